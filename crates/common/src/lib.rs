@@ -1,0 +1,21 @@
+//! Shop's platform crate: everything the three services do the same way.
+//!
+//! A service calls into this crate for configuration ([`config`]), logs and
+//! traces ([`telemetry`]), Prometheus metrics ([`metrics`]), `/livez` and
+//! `/readyz` ([`health`]), the HTTP middleware stack and graceful shutdown
+//! ([`server`]), problem+json errors ([`error`]), JWT and service
+//! authentication ([`auth`]) and the PostgreSQL pool ([`db`]). Keeping these
+//! here means a reader who learns one service has learned all three.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod server;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::ApiError;

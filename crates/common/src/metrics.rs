@@ -1,0 +1,144 @@
+//! Prometheus metrics: RED metrics per route template, database pool gauges
+//! and build info, in one registry per service served on the admin port.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Label used for requests that matched no route (404s), so that scanning
+/// random paths cannot create unbounded label values.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// A service's metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    in_flight: IntGauge,
+    pool: IntGaugeVec,
+    pool_max: IntGauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with the platform metrics registered. Every series
+    /// carries a `service` label.
+    pub fn new(service: &str) -> Self {
+        let labels = [("service".to_owned(), service.to_owned())].into();
+        let registry = Registry::new_custom(None, Some(labels)).expect("valid registry labels");
+        let requests = IntCounterVec::new(
+            Opts::new("http_server_requests_total", "HTTP requests answered, by route template and status."),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_server_request_duration_seconds",
+                "Time from request received to response headers, by route template and status.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let in_flight = IntGauge::new("http_server_requests_in_flight", "Requests being handled now.")
+            .expect("valid metric");
+        let pool = IntGaugeVec::new(
+            Opts::new("db_pool_connections", "Database pool connections by state (idle or in_use)."),
+            &["state"],
+        )
+        .expect("valid metric");
+        let pool_max = IntGauge::new("db_pool_max_connections", "Configured pool size.").expect("valid metric");
+        let build = IntGaugeVec::new(
+            Opts::new("shop_build_info", "Always 1; labels say what is running."),
+            &["version"],
+        )
+        .expect("valid metric");
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(pool.clone()),
+            Box::new(pool_max.clone()),
+            Box::new(build),
+        ] {
+            registry.register(collector).expect("metric registered once");
+        }
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                requests,
+                duration,
+                in_flight,
+                pool,
+                pool_max,
+            }),
+        }
+    }
+
+    /// The registry, for a service's own business metrics.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// Copies the pool's current state into the gauges (called at scrape).
+    pub fn observe_pool(&self, pool: &sqlx::PgPool) {
+        let size = i64::from(pool.size());
+        let idle = i64::try_from(pool.num_idle()).unwrap_or(i64::MAX);
+        self.inner.pool.with_label_values(&["idle"]).set(idle);
+        self.inner.pool.with_label_values(&["in_use"]).set((size - idle).max(0));
+        self.inner.pool_max.set(i64::from(pool.options().get_max_connections()));
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.inner.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buf).expect("exposition format is UTF-8")
+    }
+}
+
+/// Middleware recording one request. It runs after routing, so the route
+/// label is the template (`/v1/products/{id}`), never the raw path.
+pub async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
+        .to_owned();
+    let started = Instant::now();
+    metrics.inner.in_flight.inc();
+    let resp = next.run(req).await;
+    metrics.inner.in_flight.dec();
+    let status = resp.status().as_u16().to_string();
+    let labels = [method.as_str(), route.as_str(), status.as_str()];
+    metrics.inner.requests.with_label_values(&labels).inc();
+    metrics
+        .inner
+        .duration
+        .with_label_values(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}

@@ -1,0 +1,342 @@
+//! The HTTP server: one middleware stack for every service, the admin
+//! listener, graceful shutdown, and the `main` every binary shares.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderName;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_http::HeaderExtractor;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::{Level, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::config::{ConfigError, Env};
+use crate::error;
+use crate::health::Readiness;
+use crate::metrics::{self, Metrics, UNMATCHED_ROUTE};
+
+/// The request id header, generated when the client sends none and echoed
+/// on every response and problem body.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Listener addresses, limits and shutdown timing shared by all services.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The API listener (`HTTP_ADDR`).
+    pub addr: SocketAddr,
+    /// The admin listener for probes and metrics (`ADMIN_ADDR`).
+    pub admin_addr: SocketAddr,
+    /// Longest a request may take before a 503 timeout problem.
+    pub request_timeout: Duration,
+    /// Largest request body accepted; larger ones get 413.
+    pub body_limit: usize,
+    /// Requests handled at once; beyond it new ones are shed with 503.
+    pub max_concurrent: usize,
+    /// After SIGTERM: how long readiness reports 503 while the listener still
+    /// accepts, so load balancers notice before connections are refused.
+    pub drain_delay: Duration,
+    /// After the drain: how long requests in flight may take to finish.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            addr: ([0, 0, 0, 0], 8080).into(),
+            admin_addr: ([0, 0, 0, 0], 9090).into(),
+            request_timeout: Duration::from_secs(10),
+            body_limit: 64 * 1024,
+            max_concurrent: 512,
+            drain_delay: Duration::ZERO,
+            shutdown_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Reads `HTTP_ADDR`, `ADMIN_ADDR`, `REQUEST_TIMEOUT_MS`,
+    /// `BODY_LIMIT_BYTES`, `MAX_CONCURRENT_REQUESTS`,
+    /// `SHUTDOWN_DRAIN_DELAY_MS` and `SHUTDOWN_TIMEOUT_MS`.
+    pub fn from_env(env: &mut Env) -> Self {
+        let d = Self::default();
+        let body_limit = env.optional("BODY_LIMIT_BYTES", d.body_limit);
+        env.check(body_limit >= 1024, "BODY_LIMIT_BYTES", "must be at least 1024");
+        let max_concurrent = env.optional("MAX_CONCURRENT_REQUESTS", d.max_concurrent);
+        env.check(max_concurrent >= 1, "MAX_CONCURRENT_REQUESTS", "must be at least 1");
+        let drain_ms: u64 = env.optional("SHUTDOWN_DRAIN_DELAY_MS", 0);
+        let addr = env.addr("HTTP_ADDR", "0.0.0.0:8080");
+        let admin_addr = env.addr("ADMIN_ADDR", "0.0.0.0:9090");
+        env.check(
+            addr.port() == 0 || addr != admin_addr,
+            "ADMIN_ADDR",
+            "must differ from HTTP_ADDR",
+        );
+        Self {
+            addr,
+            admin_addr,
+            request_timeout: env.millis("REQUEST_TIMEOUT_MS", 10_000),
+            body_limit,
+            max_concurrent,
+            drain_delay: Duration::from_millis(drain_ms),
+            shutdown_timeout: env.millis("SHUTDOWN_TIMEOUT_MS", 20_000),
+        }
+    }
+}
+
+/// Request ids are UUID v7: unique, and sortable by time in logs.
+#[derive(Clone, Copy, Default)]
+struct MakeRequestUuidV7;
+
+impl MakeRequestId for MakeRequestUuidV7 {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        uuid::Uuid::now_v7().to_string().parse().ok().map(RequestId::new)
+    }
+}
+
+/// Wraps a service's routes in the platform middleware, outermost first:
+/// request id, tracing span (continuing W3C trace context), problem+json
+/// normalization, metrics, panic catching, load shedding with a global
+/// concurrency limit, timeout, body limit.
+///
+/// It is applied with `Router::layer`, which wraps every route (and the
+/// fallback) after routing, so spans and metrics see the route template.
+pub fn stack(router: Router, config: &HttpConfig, metrics: &Metrics) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let middleware = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuidV7))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(make_span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(axum::middleware::from_fn(error::normalize))
+        .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::track))
+        .layer(CatchPanicLayer::custom(error::handle_panic))
+        .layer(HandleErrorLayer::new(error::handle_middleware_error))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(config.max_concurrent))
+        .timeout(config.request_timeout)
+        .layer(RequestBodyLimitLayer::new(config.body_limit));
+    router
+        .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
+        .layer(middleware)
+}
+
+/// The request span: method, route template, request id and trace id, its
+/// parent taken from the `traceparent` header when the caller sent one.
+fn make_span(req: &Request) -> Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format_args!("{} {}", req.method(), route),
+        otel.kind = "server",
+        http.request.method = %req.method(),
+        http.route = route,
+        request_id,
+        trace_id = tracing::field::Empty,
+    );
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+    let _ = span.set_parent(parent);
+    let trace_id = span.context().span().span_context().trace_id();
+    span.record("trace_id", tracing::field::display(trace_id));
+    span
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// Serves `app` and `admin` until `shutdown` resolves, then: readiness turns
+/// 503, the listener keeps accepting for `drain_delay`, stops accepting,
+/// requests in flight get up to `shutdown_timeout` to finish, and the admin
+/// listener closes last (so probes see the drain).
+pub async fn serve(
+    app: Router,
+    admin: Router,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    readiness: Readiness,
+    config: &HttpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin_task = tokio::spawn(async move {
+        axum::serve(admin_listener, admin)
+            .with_graceful_shutdown(async {
+                let _ = admin_stopped.await;
+            })
+            .await
+    });
+
+    let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(false);
+    let drain = config.drain_delay;
+    let draining = async move {
+        shutdown.await;
+        readiness.begin_shutdown();
+        let _ = signalled_tx.send(true);
+        tokio::time::sleep(drain).await;
+        tracing::info!("no longer accepting connections; finishing requests in flight");
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(draining);
+    let hard_stop = drain + config.shutdown_timeout;
+    let deadline = async move {
+        let _ = signalled_rx.wait_for(|s| *s).await;
+        tokio::time::sleep(hard_stop).await;
+    };
+    tokio::select! {
+        result = server => result?,
+        () = deadline => tracing::warn!("shutdown timeout: abandoning requests still in flight"),
+    }
+    let _ = admin_stop.send(());
+    admin_task.await??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The two bound listeners a service runs on.
+#[derive(Debug)]
+pub struct Listeners {
+    pub http: TcpListener,
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds both addresses.
+    pub async fn bind(config: &HttpConfig) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let http = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("binding HTTP_ADDR {}", config.addr))?;
+        let admin = TcpListener::bind(config.admin_addr)
+            .await
+            .with_context(|| format!("binding ADMIN_ADDR {}", config.admin_addr))?;
+        Ok(Self { http, admin })
+    }
+}
+
+/// The shared `main`: `healthcheck` subcommand, configuration, telemetry,
+/// runtime, listeners, then `run`. Exit code 2 for bad configuration, 1 for
+/// a failure while running.
+pub fn main<C, F, Fut>(
+    service: &'static str,
+    load: impl FnOnce(&mut Env) -> C,
+    telemetry: impl Fn(&C) -> &crate::telemetry::TelemetryConfig,
+    http: impl Fn(&C) -> &HttpConfig,
+    run: F,
+) -> ExitCode
+where
+    F: FnOnce(C, Listeners) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return healthcheck();
+    }
+    let mut env = Env::from_process();
+    let config = load(&mut env);
+    let config = match env.finish(config) {
+        Ok(c) => c,
+        Err(ConfigError(errors)) => {
+            eprintln!("{service}: invalid configuration:");
+            for e in errors {
+                eprintln!("  {e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{service}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let _telemetry = crate::telemetry::init(service, telemetry(&config))?;
+        let listeners = Listeners::bind(http(&config)).await?;
+        tracing::info!(
+            service,
+            version = env!("CARGO_PKG_VERSION"),
+            http = %listeners.http.local_addr()?,
+            admin = %listeners.admin.local_addr()?,
+            "starting"
+        );
+        let result = run(config, listeners).await;
+        if let Err(e) = &result {
+            tracing::error!(error = format!("{e:#}"), "{service} failed");
+        }
+        result
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{service}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `<binary> healthcheck`: exits 0 when `/readyz` on the admin port answers
+/// 200. Container images have no shell or curl, so the binary checks itself.
+fn healthcheck() -> ExitCode {
+    use std::io::{Read, Write};
+    let mut env = Env::from_process();
+    let admin = env.addr("ADMIN_ADDR", "0.0.0.0:9090");
+    let target = SocketAddr::from(([127, 0, 0, 1], admin.port()));
+    let check = || -> std::io::Result<bool> {
+        let timeout = Duration::from_secs(2);
+        let mut stream = std::net::TcpStream::connect_timeout(&target, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
+    };
+    match check() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("healthcheck: {target}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

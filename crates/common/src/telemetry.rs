@@ -1,0 +1,109 @@
+//! Logs and traces: JSON log lines that carry trace ids, and OpenTelemetry
+//! spans exported by OTLP when the standard `OTEL_*` variables ask for it.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::Env;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One JSON object a line, for machines (the default).
+    #[default]
+    Json,
+    /// Coloured multi-line output, for a developer's terminal.
+    Pretty,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(Self::Json),
+            "pretty" => Ok(Self::Pretty),
+            other => Err(format!("expected json or pretty, got {other:?}")),
+        }
+    }
+}
+
+/// Telemetry settings.
+#[derive(Debug, Clone, Default)]
+pub struct TelemetryConfig {
+    pub log_format: LogFormat,
+    /// `RUST_LOG`-style filter.
+    pub log_filter: String,
+    /// True when `OTEL_EXPORTER_OTLP_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set; the exporter reads the
+    /// rest of the standard `OTEL_*` variables itself.
+    pub otlp: bool,
+}
+
+impl TelemetryConfig {
+    /// Reads `LOG_FORMAT`, `RUST_LOG` and whether an OTLP endpoint is set.
+    pub fn from_env(env: &mut Env) -> Self {
+        let log_filter = env.optional("RUST_LOG", "info".to_owned());
+        env.check(
+            EnvFilter::try_new(&log_filter).is_ok(),
+            "RUST_LOG",
+            "is not a valid log filter",
+        );
+        Self {
+            log_format: env.optional("LOG_FORMAT", LogFormat::Json),
+            log_filter,
+            otlp: env.raw("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+                || env.raw("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some(),
+        }
+    }
+}
+
+/// Flushes and stops trace export when dropped (at the end of `main`).
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.provider.shutdown() {
+            eprintln!("telemetry shutdown: {e}");
+        }
+    }
+}
+
+/// Installs the global subscriber and tracer provider. Without an OTLP
+/// endpoint spans still get trace ids (so logs can be correlated and
+/// incoming trace context is continued), they are just not exported.
+pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let resource = Resource::builder().with_service_name(service.to_owned()).build();
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    if config.otlp {
+        // The blocking HTTP client: the batch processor runs on its own
+        // thread, where an async client would find no runtime.
+        let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service.to_owned()));
+    let filter = EnvFilter::try_new(&config.log_filter)?;
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    match config.log_format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
+            .try_init()?,
+        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer().pretty()).try_init()?,
+    }
+    Ok(TelemetryGuard { provider })
+}
