@@ -1,1 +1,14 @@
-fn main() {}
+//! The product service binary: configuration, telemetry, run. Everything
+//! else is in the library so tests can drive it in-process.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    shop_common::server::main(
+        product::SERVICE,
+        product::Config::from_env,
+        |c| &c.telemetry,
+        |c| &c.http,
+        product::run,
+    )
+}

@@ -1,0 +1,149 @@
+//! Catalog queries.
+
+use chrono::{DateTime, Utc};
+use shop_api::Money;
+use shop_api::product::{NewProduct, Product, ProductPatch};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::catalog::{IfMatch, ListQuery};
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    name: String,
+    description: String,
+    category: String,
+    price_amount: i64,
+    currency: String,
+    stock: i32,
+    archived: bool,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Row> for Product {
+    fn from(r: Row) -> Self {
+        Product {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            category: r.category,
+            price: Money::new(r.price_amount, r.currency),
+            stock: r.stock,
+            archived: r.archived,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, name, description, category, price_amount, currency, stock, \
+                       archived, version, created_at, updated_at";
+
+/// Inserts a product with a fresh UUID v7 id.
+pub async fn insert(db: &PgPool, p: &NewProduct) -> sqlx::Result<Product> {
+    let sql = format!(
+        "INSERT INTO products (id, name, description, category, price_amount, currency, stock) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+    );
+    sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
+        .bind(Uuid::now_v7())
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(&p.category)
+        .bind(p.price.amount)
+        .bind(&p.price.currency)
+        .bind(p.stock)
+        .fetch_one(db)
+        .await
+        .map(Product::from)
+}
+
+/// One product by id, archived or not.
+pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Product>> {
+    let sql = format!("SELECT {COLUMNS} FROM products WHERE id = $1");
+    sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .map(|r| r.map(Product::from))
+}
+
+/// One page in id order, plus whether another page follows. Archived
+/// products are only included when asked for by id.
+pub async fn list(db: &PgPool, q: &ListQuery) -> sqlx::Result<(Vec<Product>, bool)> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM products \
+         WHERE ($1::text IS NULL OR category = $1) \
+           AND ($2::text IS NULL OR name ILIKE $2) \
+           AND (($3::uuid[] IS NULL AND NOT archived) OR id = ANY($3)) \
+           AND ($4::uuid IS NULL OR id > $4) \
+         ORDER BY id LIMIT $5"
+    );
+    let mut rows: Vec<Product> = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
+        .bind(&q.category)
+        .bind(&q.name_pattern)
+        .bind(&q.ids)
+        .bind(q.after)
+        .bind(i64::from(q.limit) + 1)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(Product::from)
+        .collect();
+    let more = rows.len() > q.limit as usize;
+    rows.truncate(q.limit as usize);
+    Ok((rows, more))
+}
+
+/// Why a patch was not applied.
+#[derive(Debug)]
+pub enum PatchOutcome {
+    Updated(Product),
+    NotFound,
+    /// The row exists but its version is not the one `If-Match` named.
+    VersionMismatch,
+}
+
+/// Applies a patch in one statement; the version check and the write are
+/// atomic, so two admins racing on the same ETag cannot both win.
+pub async fn patch(db: &PgPool, id: Uuid, p: &ProductPatch, if_match: IfMatch) -> sqlx::Result<PatchOutcome> {
+    let expected = match if_match {
+        IfMatch::Version(v) => Some(v),
+        IfMatch::Never => Some(-1),
+        IfMatch::Any => None,
+    };
+    let sql = format!(
+        "UPDATE products SET \
+           name = COALESCE($3, name), \
+           description = COALESCE($4, description), \
+           category = COALESCE($5, category), \
+           price_amount = COALESCE($6, price_amount), \
+           currency = COALESCE($7, currency), \
+           stock = COALESCE($8, stock), \
+           archived = COALESCE($9, archived), \
+           version = version + 1, updated_at = now() \
+         WHERE id = $1 AND ($2::bigint IS NULL OR version = $2) \
+         RETURNING {COLUMNS}"
+    );
+    let updated = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(expected)
+        .bind(&p.name)
+        .bind(&p.description)
+        .bind(&p.category)
+        .bind(p.price.as_ref().map(|m| m.amount))
+        .bind(p.price.as_ref().map(|m| m.currency.clone()))
+        .bind(p.stock)
+        .bind(p.archived)
+        .fetch_optional(db)
+        .await?;
+    match updated {
+        Some(row) => Ok(PatchOutcome::Updated(row.into())),
+        None if get(db, id).await?.is_some() => Ok(PatchOutcome::VersionMismatch),
+        None => Ok(PatchOutcome::NotFound),
+    }
+}

@@ -1,0 +1,296 @@
+//! Stock reservations: the only code that changes stock after creation.
+//!
+//! Lock order, everywhere: the reservation row first, then product rows in
+//! ascending id. With one global order, concurrent reservations, releases
+//! and sweeps can wait for each other but never deadlock.
+
+use chrono::{DateTime, Utc};
+use shop_api::Money;
+use shop_api::product::{Reservation, ReservationStatus, ReservedLine};
+use sqlx::{PgConnection, PgPool};
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::domain::reservation::ValidReservation;
+
+#[derive(sqlx::FromRow)]
+struct Head {
+    id: Uuid,
+    status: String,
+    expires_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LineRow {
+    product_id: Uuid,
+    quantity: i32,
+    unit_price_amount: i64,
+    currency: String,
+}
+
+fn status(s: &str) -> ReservationStatus {
+    match s {
+        "held" => ReservationStatus::Held,
+        "committed" => ReservationStatus::Committed,
+        "released" => ReservationStatus::Released,
+        _ => ReservationStatus::Expired,
+    }
+}
+
+/// Reads a reservation with its lines (sorted by product id).
+pub async fn get(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Reservation>> {
+    let head = sqlx::query_as::<_, Head>(
+        "SELECT id, status, expires_at, created_at, updated_at FROM reservations WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *db)
+    .await?;
+    let Some(head) = head else { return Ok(None) };
+    let lines = sqlx::query_as::<_, LineRow>(
+        "SELECT product_id, quantity, unit_price_amount, currency FROM reservation_lines \
+         WHERE reservation_id = $1 ORDER BY product_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *db)
+    .await?;
+    Ok(Some(Reservation {
+        id: head.id,
+        status: status(&head.status),
+        lines: lines
+            .into_iter()
+            .map(|l| ReservedLine {
+                product_id: l.product_id,
+                quantity: l.quantity,
+                unit_price: Money::new(l.unit_price_amount, l.currency),
+            })
+            .collect(),
+        expires_at: head.expires_at,
+        created_at: head.created_at,
+        updated_at: head.updated_at,
+    }))
+}
+
+/// What a reservation attempt came to.
+#[derive(Debug)]
+pub enum ReserveOutcome {
+    /// Stock was taken.
+    Created(Reservation),
+    /// The id was seen before with the same lines: the first result.
+    Replayed(Reservation),
+    /// The id was seen before with other lines.
+    Mismatch,
+    /// Not enough stock for these products; nothing was taken.
+    OutOfStock(Vec<Uuid>),
+    /// These products do not exist or are archived; nothing was taken.
+    Unavailable(Vec<Uuid>),
+}
+
+#[derive(sqlx::FromRow)]
+struct Locked {
+    id: Uuid,
+    stock: i32,
+    archived: bool,
+    price_amount: i64,
+    currency: String,
+}
+
+/// Takes stock for every line or for none, in one transaction.
+pub async fn reserve(db: &PgPool, req: &ValidReservation, ttl: Duration) -> sqlx::Result<ReserveOutcome> {
+    let mut tx = db.begin().await?;
+    // Claim the id first. A concurrent request with the same id blocks here
+    // until this transaction ends, then sees the row and replays it.
+    let claimed = sqlx::query(
+        "INSERT INTO reservations (id, status, expires_at) \
+         VALUES ($1, 'held', now() + make_interval(secs => $2)) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(req.id)
+    .bind(ttl.as_secs_f64())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !claimed {
+        tx.rollback().await?;
+        let mut conn = db.acquire().await?;
+        return Ok(match get(&mut conn, req.id).await? {
+            Some(existing) if req.same_lines_as(&existing.lines) => ReserveOutcome::Replayed(existing),
+            _ => ReserveOutcome::Mismatch,
+        });
+    }
+
+    // Lock the products in id order (the lines are sorted) and check them
+    // all before changing anything: all-or-nothing.
+    let ids = req.product_ids();
+    let locked = sqlx::query_as::<_, Locked>(
+        "SELECT id, stock, archived, price_amount, currency FROM products \
+         WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut unavailable = Vec::new();
+    let mut short = Vec::new();
+    for line in &req.lines {
+        match locked.iter().find(|p| p.id == line.product_id) {
+            Some(p) if p.archived => unavailable.push(p.id),
+            Some(p) if p.stock < line.quantity => short.push(p.id),
+            Some(_) => {}
+            None => unavailable.push(line.product_id),
+        }
+    }
+    if !unavailable.is_empty() {
+        tx.rollback().await?;
+        return Ok(ReserveOutcome::Unavailable(unavailable));
+    }
+    if !short.is_empty() {
+        tx.rollback().await?;
+        return Ok(ReserveOutcome::OutOfStock(short));
+    }
+
+    let quantities = req.quantities();
+    // The stock >= 0 CHECK backs this up: were the check above ever wrong,
+    // the statement would fail rather than oversell.
+    sqlx::query(
+        "UPDATE products p SET stock = p.stock - l.quantity, version = p.version + 1, updated_at = now() \
+         FROM unnest($1::uuid[], $2::int4[]) AS l(product_id, quantity) \
+         WHERE p.id = l.product_id",
+    )
+    .bind(&ids)
+    .bind(&quantities)
+    .execute(&mut *tx)
+    .await?;
+    let prices: Vec<i64> = locked.iter().map(|p| p.price_amount).collect();
+    let currencies: Vec<String> = locked.iter().map(|p| p.currency.clone()).collect();
+    sqlx::query(
+        "INSERT INTO reservation_lines (reservation_id, product_id, quantity, unit_price_amount, currency) \
+         SELECT $1, * FROM unnest($2::uuid[], $3::int4[], $4::int8[], $5::text[])",
+    )
+    .bind(req.id)
+    .bind(&ids)
+    .bind(&quantities)
+    .bind(&prices)
+    .bind(&currencies)
+    .execute(&mut *tx)
+    .await?;
+    let created = get(&mut tx, req.id).await?.expect("inserted in this transaction");
+    tx.commit().await?;
+    Ok(ReserveOutcome::Created(created))
+}
+
+/// What a commit or release came to.
+#[derive(Debug)]
+pub enum TransitionOutcome {
+    /// Done now, or had already been done (idempotent).
+    Done(Reservation),
+    NotFound,
+    /// The reservation's state forbids it (committing a released or expired
+    /// reservation, releasing nothing, ...).
+    Conflict(Reservation, &'static str),
+}
+
+/// Marks a held, unexpired reservation as sold.
+pub async fn commit(db: &PgPool, id: Uuid) -> sqlx::Result<TransitionOutcome> {
+    let mut tx = db.begin().await?;
+    let Some(head) = lock_head(&mut tx, id, false).await? else {
+        return Ok(TransitionOutcome::NotFound);
+    };
+    let outcome = match status(&head.status) {
+        ReservationStatus::Held if head.expires_at > Utc::now() => {
+            sqlx::query("UPDATE reservations SET status = 'committed', updated_at = now() WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            TransitionOutcome::Done(get(&mut tx, id).await?.expect("locked"))
+        }
+        ReservationStatus::Held => {
+            let r = get(&mut tx, id).await?.expect("locked");
+            TransitionOutcome::Conflict(r, "the reservation has expired; its stock is being returned")
+        }
+        ReservationStatus::Committed => TransitionOutcome::Done(get(&mut tx, id).await?.expect("locked")),
+        ReservationStatus::Released | ReservationStatus::Expired => {
+            let r = get(&mut tx, id).await?.expect("locked");
+            TransitionOutcome::Conflict(r, "the reservation was released; its stock is gone back")
+        }
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Returns the stock of a held or committed reservation (a cancelled order
+/// releases a committed one). Releasing twice is a no-op.
+pub async fn release(db: &PgPool, id: Uuid) -> sqlx::Result<TransitionOutcome> {
+    let mut tx = db.begin().await?;
+    let Some(head) = lock_head(&mut tx, id, false).await? else {
+        return Ok(TransitionOutcome::NotFound);
+    };
+    if matches!(status(&head.status), ReservationStatus::Held | ReservationStatus::Committed) {
+        return_stock(&mut tx, id, ReservationStatus::Released).await?;
+    }
+    let r = get(&mut tx, id).await?.expect("locked");
+    tx.commit().await?;
+    Ok(TransitionOutcome::Done(r))
+}
+
+/// Expires one held reservation past its TTL, unless another transaction
+/// (a commit, another replica's sweeper) holds it: then it is skipped and
+/// looked at again on the next sweep. True when stock was returned.
+pub async fn expire(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let expired = match lock_head(&mut tx, id, true).await? {
+        Some(head) if head.status == "held" && head.expires_at <= Utc::now() => {
+            return_stock(&mut tx, id, ReservationStatus::Expired).await?;
+            true
+        }
+        _ => false,
+    };
+    tx.commit().await?;
+    Ok(expired)
+}
+
+/// Held reservations past their expiry, oldest first.
+pub async fn expired_ids(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT id FROM reservations WHERE status = 'held' AND expires_at <= now() \
+         ORDER BY expires_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+async fn lock_head(tx: &mut PgConnection, id: Uuid, skip_locked: bool) -> sqlx::Result<Option<Head>> {
+    let sql = if skip_locked {
+        "SELECT id, status, expires_at, created_at, updated_at FROM reservations WHERE id = $1 FOR UPDATE SKIP LOCKED"
+    } else {
+        "SELECT id, status, expires_at, created_at, updated_at FROM reservations WHERE id = $1 FOR UPDATE"
+    };
+    sqlx::query_as::<_, Head>(sql).bind(id).fetch_optional(tx).await
+}
+
+/// Puts a locked reservation's units back on the shelf and sets its final
+/// status. Product rows are locked in id order first (see the module doc).
+async fn return_stock(tx: &mut PgConnection, id: Uuid, to: ReservationStatus) -> sqlx::Result<()> {
+    sqlx::query(
+        "SELECT p.id FROM products p JOIN reservation_lines l ON l.product_id = p.id \
+         WHERE l.reservation_id = $1 ORDER BY p.id FOR UPDATE OF p",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE products p SET stock = p.stock + l.quantity, version = p.version + 1, updated_at = now() \
+         FROM reservation_lines l WHERE l.reservation_id = $1 AND p.id = l.product_id",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE reservations SET status = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(to.as_str())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}

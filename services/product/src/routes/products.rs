@@ -1,0 +1,140 @@
+//! `/v1/products`: the public catalog. Reads are public; writes need the
+//! admin role. Nothing is deleted: archiving hides a product from lists.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use shop_api::Problem;
+use shop_api::product::{ListProducts, NewProduct, Product, ProductPage, ProductPatch};
+use shop_common::auth::Admin;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::db::products::{self as db, PatchOutcome};
+use crate::domain::catalog::{self, IfMatch};
+use crate::error::Error;
+
+fn with_etag(status: StatusCode, product: Product) -> Response {
+    let etag = catalog::etag(product.version);
+    let mut resp = (status, Json(product)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// List products, in creation order, one page at a time.
+#[utoipa::path(
+    get, path = "/v1/products", tag = "products",
+    params(ListProducts),
+    responses(
+        (status = 200, description = "One page", body = ProductPage),
+        (status = 400, description = "Unknown or malformed parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter out of range", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListProducts>,
+) -> Result<Json<ProductPage>, Error> {
+    let query = catalog::list_query(&query)?;
+    let (items, more) = db::list(&state.db, &query).await?;
+    let next_cursor = match items.last() {
+        Some(last) if more => Some(catalog::encode_cursor(last.id)),
+        _ => None,
+    };
+    Ok(Json(ProductPage { items, next_cursor }))
+}
+
+/// Create a product (admin).
+#[utoipa::path(
+    post, path = "/v1/products", tag = "products",
+    request_body = NewProduct,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created; Location and ETag set", body = Product),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Json(new): Json<NewProduct>,
+) -> Result<Response, Error> {
+    catalog::validate_new(&new)?;
+    let product = db::insert(&state.db, &new).await?;
+    let location = format!("/v1/products/{}", product.id);
+    let mut resp = with_etag(StatusCode::CREATED, product);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// Get one product, archived or not. Supports `If-None-Match`.
+#[utoipa::path(
+    get, path = "/v1/products/{id}", tag = "products",
+    params(("id" = Uuid, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "The product; ETag set", body = Product),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let product = db::get(&state.db, id).await?.ok_or(Error::NotFound("product"))?;
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| catalog::none_match_hits(v, product.version));
+    if fresh {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&catalog::etag(product.version)) {
+            resp.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(resp);
+    }
+    Ok(with_etag(StatusCode::OK, product))
+}
+
+/// Change a product (admin). With `If-Match`, only if unchanged since read.
+#[utoipa::path(
+    patch, path = "/v1/products/{id}", tag = "products",
+    params(("id" = Uuid, Path, description = "Product id")),
+    request_body = ProductPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Updated; new ETag set", body = Product),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match did not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn patch(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    Json(patch): Json<ProductPatch>,
+) -> Result<Response, Error> {
+    catalog::validate_patch(&patch)?;
+    let if_match = match headers.get(header::IF_MATCH) {
+        None => IfMatch::Any,
+        Some(v) => v.to_str().map_or(IfMatch::Never, catalog::parse_if_match),
+    };
+    match db::patch(&state.db, id, &patch, if_match).await? {
+        PatchOutcome::Updated(product) => Ok(with_etag(StatusCode::OK, product)),
+        PatchOutcome::NotFound => Err(Error::NotFound("product")),
+        PatchOutcome::VersionMismatch => Err(Error::PreconditionFailed),
+    }
+}

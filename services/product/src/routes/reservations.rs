@@ -1,0 +1,130 @@
+//! `/internal/v1/reservations`: stock reservations for the order service.
+//! Service credential only; the gateway never routes `/internal`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use shop_api::Problem;
+use shop_api::product::{Reservation, ReservationRequest};
+use shop_common::auth::Service;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::db::reservations::{self as db, ReserveOutcome, TransitionOutcome};
+use crate::domain::reservation;
+use crate::error::Error;
+
+/// Reserve stock for every line or none. Idempotent by `id`.
+#[utoipa::path(
+    post, path = "/internal/v1/reservations", tag = "internal",
+    request_body = ReservationRequest,
+    security(("service" = [])),
+    responses(
+        (status = 201, description = "Reserved; unit prices are authoritative", body = Reservation),
+        (status = 200, description = "Replay of an earlier request with this id", body = Reservation),
+        (status = 409, description = "Out of stock (product_ids lists which)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, unknown or archived products, or id reused with other lines", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    _service: Service,
+    Json(req): Json<ReservationRequest>,
+) -> Result<Response, Error> {
+    let valid = reservation::validate(&req)?;
+    let outcome = db::reserve(&state.db, &valid, state.settings.reservation_ttl).await?;
+    let count = |o: &str| state.business.reservations.with_label_values(&[o]).inc();
+    let (status, reservation) = match outcome {
+        ReserveOutcome::Created(r) => {
+            count("created");
+            (StatusCode::CREATED, r)
+        }
+        ReserveOutcome::Replayed(r) => {
+            count("replayed");
+            (StatusCode::OK, r)
+        }
+        ReserveOutcome::Mismatch => {
+            count("mismatch");
+            return Err(Error::ReservationMismatch);
+        }
+        ReserveOutcome::OutOfStock(ids) => {
+            count("out_of_stock");
+            return Err(Error::OutOfStock(ids));
+        }
+        ReserveOutcome::Unavailable(ids) => {
+            count("unavailable");
+            return Err(Error::ProductUnavailable(ids));
+        }
+    };
+    let location = format!("/internal/v1/reservations/{}", reservation.id);
+    let mut resp = (status, Json(reservation)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// Read a reservation.
+#[utoipa::path(
+    get, path = "/internal/v1/reservations/{id}", tag = "internal",
+    params(("id" = Uuid, Path, description = "Reservation id (the order id)")),
+    security(("service" = [])),
+    responses(
+        (status = 200, body = Reservation),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    _service: Service,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Reservation>, Error> {
+    let mut conn = state.db.acquire().await?;
+    db::get(&mut conn, id).await?.map(Json).ok_or(Error::NotFound("reservation"))
+}
+
+fn transition(outcome: TransitionOutcome) -> Result<Json<Reservation>, Error> {
+    match outcome {
+        TransitionOutcome::Done(r) => Ok(Json(r)),
+        TransitionOutcome::NotFound => Err(Error::NotFound("reservation")),
+        TransitionOutcome::Conflict(_, why) => Err(Error::Conflict(why)),
+    }
+}
+
+/// Mark a held reservation sold. Idempotent; 409 once released or expired.
+#[utoipa::path(
+    post, path = "/internal/v1/reservations/{id}/commit", tag = "internal",
+    params(("id" = Uuid, Path, description = "Reservation id")),
+    security(("service" = [])),
+    responses(
+        (status = 200, body = Reservation),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Released or expired", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn commit(
+    State(state): State<AppState>,
+    _service: Service,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Reservation>, Error> {
+    transition(db::commit(&state.db, id).await?)
+}
+
+/// Return a held or committed reservation's stock. Idempotent.
+#[utoipa::path(
+    post, path = "/internal/v1/reservations/{id}/release", tag = "internal",
+    params(("id" = Uuid, Path, description = "Reservation id")),
+    security(("service" = [])),
+    responses(
+        (status = 200, body = Reservation),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn release(
+    State(state): State<AppState>,
+    _service: Service,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Reservation>, Error> {
+    transition(db::release(&state.db, id).await?)
+}
