@@ -1,1 +1,55 @@
-fn main() {}
+//! `cargo xtask`: the project's developer commands, in Rust so they run
+//! wherever cargo does.
+//!
+//! - `cargo xtask test`: every test, against a throwaway PostgreSQL unless
+//!   `DATABASE_URL` is set (the README's test command).
+//! - `cargo xtask dev`: a throwaway PostgreSQL and the services with the demo
+//!   catalog, until Ctrl-C.
+//! - `cargo xtask token <subject> [--admin] [--ttl SECS]`: a development
+//!   bearer token.
+
+mod dev;
+mod pg;
+mod token;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  test [ARGS...]                      run every test (ARGS go to the test runner)
+  dev                                 run the stack locally with the demo catalog
+  token <subject> [--admin] [--ttl SECS]
+                                      print a development bearer token";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => pg::run_tests(&args[1..]),
+        Some("dev") => dev::run(),
+        Some("token") => token::run(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
