@@ -41,8 +41,9 @@ pub mod dev {
     /// The public half, what services verify development tokens with.
     pub const DEV_PUBLIC_KEY_PEM: &str = include_str!("../../../dev/keys/dev-public.pem");
 
-    /// Signs `claims` with ES256 and the given PKCS#8 PEM key.
-    pub fn sign(claims: &Claims, private_key_pem: &str) -> Result<String, jsonwebtoken::errors::Error> {
+    /// Signs `claims` (any JSON object, so tests can forge bad ones) with
+    /// ES256 and the given PKCS#8 PEM key.
+    pub fn sign<T: Serialize>(claims: &T, private_key_pem: &str) -> Result<String, jsonwebtoken::errors::Error> {
         let key = jsonwebtoken::EncodingKey::from_ec_pem(private_key_pem.as_bytes())?;
         jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256), claims, &key)
     }

@@ -1,0 +1,11 @@
+//! The product service's integration tests: one binary, real PostgreSQL (a
+//! fresh database per test via `#[sqlx::test]`), the full middleware stack
+//! in-process, and real sockets where concurrency or shutdown matter.
+
+mod auth;
+mod catalog;
+mod concurrency;
+mod errors;
+mod helpers;
+mod reservations;
+mod shutdown;
