@@ -44,10 +44,15 @@ pub fn run() -> anyhow::Result<()> {
     build(&SERVICES.iter().map(|s| s.name).collect::<Vec<_>>())?;
     let mut children = Children(Vec::new());
     for svc in SERVICES {
-        let db = format!("postgres://{0}:{0}@127.0.0.1:{1}/{0}", svc.name, cluster.port);
+        let db = format!(
+            "postgres://{0}:{0}@127.0.0.1:{1}/{0}",
+            svc.name, cluster.port
+        );
         children.0.push(spawn(svc, &db)?);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         for svc in SERVICES {
             wait_ready(svc).await?;
@@ -119,7 +124,9 @@ struct Children(Vec<Child>);
 impl Drop for Children {
     fn drop(&mut self) {
         for child in &mut self.0 {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
         }
         for child in &mut self.0 {
             let _ = child.wait();
@@ -143,8 +150,11 @@ async fn wait_ready(svc: &Service) -> anyhow::Result<()> {
 
 async fn load_catalog() -> anyhow::Result<usize> {
     let products: Vec<NewProduct> = serde_json::from_str(CATALOG).context("data/catalog.json")?;
-    let client = ProductClient::new(reqwest::Client::new(), format!("http://127.0.0.1:{}", PRODUCT.port))
-        .with_bearer(dev::token("catalog-loader", true, 600));
+    let client = ProductClient::new(
+        reqwest::Client::new(),
+        format!("http://127.0.0.1:{}", PRODUCT.port),
+    )
+    .with_bearer(dev::token("catalog-loader", true, 600));
     for p in &products {
         client
             .create(p)

@@ -31,22 +31,41 @@ impl Cluster {
         // PostgreSQL refuses to run as root; CI runs as root, so run the
         // server as the `postgres` user the server package creates.
         let run_as = if is_root() {
-            let status = Command::new("chown").arg("-R").arg("postgres").arg(&dir).status()?;
+            let status = Command::new("chown")
+                .arg("-R")
+                .arg("postgres")
+                .arg(&dir)
+                .status()?;
             if !status.success() {
-                bail!("running as root needs a `postgres` user to run the server (apt-get install postgresql creates it)");
+                bail!(
+                    "running as root needs a `postgres` user to run the server (apt-get install postgresql creates it)"
+                );
             }
             Some("postgres".to_owned())
         } else {
             None
         };
         let port = free_port()?;
-        let mut cluster = Self { bin, dir, run_as, port };
+        let mut cluster = Self {
+            bin,
+            dir,
+            run_as,
+            port,
+        };
         let data = cluster.dir.join("data");
         cluster
             .pg_cmd("initdb")
             .arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C",
+            ])
             .output_checked("initdb")?;
         let options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
@@ -73,7 +92,16 @@ impl Cluster {
     /// Runs SQL as the superuser in database `postgres`.
     pub fn psql(&self, sql: &str) -> anyhow::Result<()> {
         self.pg_cmd("psql")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
             .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
             .output_checked("psql")
             .map(|_| ())

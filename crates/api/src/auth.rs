@@ -43,9 +43,16 @@ pub mod dev {
 
     /// Signs `claims` (any JSON object, so tests can forge bad ones) with
     /// ES256 and the given PKCS#8 PEM key.
-    pub fn sign<T: Serialize>(claims: &T, private_key_pem: &str) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn sign<T: Serialize>(
+        claims: &T,
+        private_key_pem: &str,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let key = jsonwebtoken::EncodingKey::from_ec_pem(private_key_pem.as_bytes())?;
-        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256), claims, &key)
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+            claims,
+            &key,
+        )
     }
 
     /// Development claims for `subject`, valid for `ttl_secs` from now.
@@ -57,7 +64,11 @@ pub mod dev {
             aud: DEV_AUDIENCE.to_owned(),
             exp: now + ttl_secs,
             iat: Some(now),
-            roles: if admin { vec![ADMIN_ROLE.to_owned()] } else { Vec::new() },
+            roles: if admin {
+                vec![ADMIN_ROLE.to_owned()]
+            } else {
+                Vec::new()
+            },
         }
     }
 

@@ -81,19 +81,30 @@ impl ProductClient {
 
     /// `GET /v1/products`.
     pub async fn list(&self, query: &ListProducts) -> Result<ProductPage, ClientError> {
-        let resp = self.request(Method::GET, "/v1/products").query(query).send().await?;
+        let resp = self
+            .request(Method::GET, "/v1/products")
+            .query(query)
+            .send()
+            .await?;
         Ok(decode(resp).await?.body)
     }
 
     /// `GET /v1/products/{id}`.
     pub async fn get(&self, id: Uuid) -> Result<Tagged<Product>, ClientError> {
-        let resp = self.request(Method::GET, &format!("/v1/products/{id}")).send().await?;
+        let resp = self
+            .request(Method::GET, &format!("/v1/products/{id}"))
+            .send()
+            .await?;
         decode(resp).await
     }
 
     /// `POST /v1/products` (admin).
     pub async fn create(&self, product: &NewProduct) -> Result<Tagged<Product>, ClientError> {
-        let resp = self.request(Method::POST, "/v1/products").json(product).send().await?;
+        let resp = self
+            .request(Method::POST, "/v1/products")
+            .json(product)
+            .send()
+            .await?;
         decode(resp).await
     }
 
@@ -104,7 +115,9 @@ impl ProductClient {
         patch: &ProductPatch,
         if_match: Option<&str>,
     ) -> Result<Tagged<Product>, ClientError> {
-        let mut req = self.request(Method::PATCH, &format!("/v1/products/{id}")).json(patch);
+        let mut req = self
+            .request(Method::PATCH, &format!("/v1/products/{id}"))
+            .json(patch);
         if let Some(etag) = if_match {
             req = req.header(header::IF_MATCH, etag);
         }
@@ -128,19 +141,25 @@ impl ProductClient {
     /// `GET /internal/v1/reservations/{id}` (service credential).
     pub async fn reservation(&self, id: Uuid) -> Result<Reservation, ClientError> {
         let path = format!("/internal/v1/reservations/{id}");
-        Ok(decode(self.request(Method::GET, &path).send().await?).await?.body)
+        Ok(decode(self.request(Method::GET, &path).send().await?)
+            .await?
+            .body)
     }
 
     /// `POST /internal/v1/reservations/{id}/commit` (service credential).
     pub async fn commit(&self, id: Uuid) -> Result<Reservation, ClientError> {
         let path = format!("/internal/v1/reservations/{id}/commit");
-        Ok(decode(self.request(Method::POST, &path).send().await?).await?.body)
+        Ok(decode(self.request(Method::POST, &path).send().await?)
+            .await?
+            .body)
     }
 
     /// `POST /internal/v1/reservations/{id}/release` (service credential).
     pub async fn release(&self, id: Uuid) -> Result<Reservation, ClientError> {
         let path = format!("/internal/v1/reservations/{id}/release");
-        Ok(decode(self.request(Method::POST, &path).send().await?).await?.body)
+        Ok(decode(self.request(Method::POST, &path).send().await?)
+            .await?
+            .body)
     }
 }
 

@@ -47,24 +47,39 @@ impl AuthConfig {
     /// Reads `AUTH_JWT_PUBLIC_KEY` (or `AUTH_JWT_PUBLIC_KEY_FILE`),
     /// `AUTH_ISSUER`, `AUTH_AUDIENCE` and `INTERNAL_TOKEN`.
     pub fn from_env(env: &mut Env) -> Self {
-        let public_key_pem = match (env.raw("AUTH_JWT_PUBLIC_KEY"), env.raw("AUTH_JWT_PUBLIC_KEY_FILE")) {
+        let public_key_pem = match (
+            env.raw("AUTH_JWT_PUBLIC_KEY"),
+            env.raw("AUTH_JWT_PUBLIC_KEY_FILE"),
+        ) {
             (Some(pem), _) => pem.replace("\\n", "\n"),
             (None, Some(path)) => match std::fs::read_to_string(path) {
                 Ok(pem) => pem,
                 Err(e) => {
                     let path = path.to_owned();
-                    env.check(false, "AUTH_JWT_PUBLIC_KEY_FILE", &format!("cannot be read ({path}): {e}"));
+                    env.check(
+                        false,
+                        "AUTH_JWT_PUBLIC_KEY_FILE",
+                        &format!("cannot be read ({path}): {e}"),
+                    );
                     String::new()
                 }
             },
             (None, None) => {
-                env.check(false, "AUTH_JWT_PUBLIC_KEY", "or AUTH_JWT_PUBLIC_KEY_FILE is required but not set");
+                env.check(
+                    false,
+                    "AUTH_JWT_PUBLIC_KEY",
+                    "or AUTH_JWT_PUBLIC_KEY_FILE is required but not set",
+                );
                 String::new()
             }
         };
         if !public_key_pem.is_empty() {
             let ok = DecodingKey::from_ec_pem(public_key_pem.as_bytes()).is_ok();
-            env.check(ok, "AUTH_JWT_PUBLIC_KEY", "is not an EC public key in PEM form");
+            env.check(
+                ok,
+                "AUTH_JWT_PUBLIC_KEY",
+                "is not an EC public key in PEM form",
+            );
         }
         let issuer = env.required("AUTH_ISSUER");
         let audience = env.required("AUTH_AUDIENCE");
@@ -127,9 +142,9 @@ impl Auth {
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.inner.key, &self.inner.validation)
             .map_err(|e| {
-                tracing::debug!(error = %e, "token refused");
-                unauthorized("invalid bearer token")
-            })?;
+            tracing::debug!(error = %e, "token refused");
+            unauthorized("invalid bearer token")
+        })?;
         let sub = &data.claims.sub;
         if sub.is_empty() || sub.len() > 255 {
             return Err(unauthorized("token subject must be 1 to 255 characters"));
@@ -203,7 +218,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let user = User::from_request_parts(parts, state).await?;
         if !user.admin {
-            return Err(ApiError::new(ProblemType::Forbidden, "this needs the admin role"));
+            return Err(ApiError::new(
+                ProblemType::Forbidden,
+                "this needs the admin role",
+            ));
         }
         Ok(Admin(user))
     }
@@ -228,7 +246,10 @@ where
         if auth.is_service_token(token) {
             Ok(Service)
         } else if auth.verify(token).is_ok() {
-            Err(ApiError::new(ProblemType::Forbidden, "internal routes need the service credential"))
+            Err(ApiError::new(
+                ProblemType::Forbidden,
+                "internal routes need the service credential",
+            ))
         } else {
             Err(unauthorized("internal routes need the service credential"))
         }

@@ -171,7 +171,10 @@ pub async fn handle_middleware_error(err: tower::BoxError) -> Response {
     if err.is::<tower::timeout::error::Elapsed>() {
         render(Problem::new(ProblemType::Timeout).with_detail("the request took too long"))
     } else if err.is::<tower::load_shed::error::Overloaded>() {
-        render(Problem::new(ProblemType::Overloaded).with_detail("too many requests in flight; retry shortly"))
+        render(
+            Problem::new(ProblemType::Overloaded)
+                .with_detail("too many requests in flight; retry shortly"),
+        )
     } else {
         ApiError::internal(err).into_response()
     }

@@ -72,7 +72,9 @@ async fn readyz(State(state): State<AdminState>) -> Response {
             tracing::warn!(error = %e, "readiness: database check failed");
             ApiError::new(ProblemType::Unavailable, "database unavailable").into_response()
         }
-        Err(_) => ApiError::new(ProblemType::Unavailable, "database check timed out").into_response(),
+        Err(_) => {
+            ApiError::new(ProblemType::Unavailable, "database check timed out").into_response()
+        }
     }
 }
 

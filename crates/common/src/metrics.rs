@@ -44,7 +44,10 @@ impl Metrics {
         let labels = [("service".to_owned(), service.to_owned())].into();
         let registry = Registry::new_custom(None, Some(labels)).expect("valid registry labels");
         let requests = IntCounterVec::new(
-            Opts::new("http_server_requests_total", "HTTP requests answered, by route template and status."),
+            Opts::new(
+                "http_server_requests_total",
+                "HTTP requests answered, by route template and status.",
+            ),
             &["method", "route", "status"],
         )
         .expect("valid metric");
@@ -54,19 +57,27 @@ impl Metrics {
                 "Time from request received to response headers, by route template and status.",
             )
             .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
             ]),
             &["method", "route", "status"],
         )
         .expect("valid metric");
-        let in_flight = IntGauge::new("http_server_requests_in_flight", "Requests being handled now.")
-            .expect("valid metric");
+        let in_flight = IntGauge::new(
+            "http_server_requests_in_flight",
+            "Requests being handled now.",
+        )
+        .expect("valid metric");
         let pool = IntGaugeVec::new(
-            Opts::new("db_pool_connections", "Database pool connections by state (idle or in_use)."),
+            Opts::new(
+                "db_pool_connections",
+                "Database pool connections by state (idle or in_use).",
+            ),
             &["state"],
         )
         .expect("valid metric");
-        let pool_max = IntGauge::new("db_pool_max_connections", "Configured pool size.").expect("valid metric");
+        let pool_max = IntGauge::new("db_pool_max_connections", "Configured pool size.")
+            .expect("valid metric");
         let build = IntGaugeVec::new(
             Opts::new("shop_build_info", "Always 1; labels say what is running."),
             &["version"],
@@ -81,7 +92,9 @@ impl Metrics {
             Box::new(pool_max.clone()),
             Box::new(build),
         ] {
-            registry.register(collector).expect("metric registered once");
+            registry
+                .register(collector)
+                .expect("metric registered once");
         }
         Self {
             inner: Arc::new(Inner {
@@ -105,8 +118,13 @@ impl Metrics {
         let size = i64::from(pool.size());
         let idle = i64::try_from(pool.num_idle()).unwrap_or(i64::MAX);
         self.inner.pool.with_label_values(&["idle"]).set(idle);
-        self.inner.pool.with_label_values(&["in_use"]).set((size - idle).max(0));
-        self.inner.pool_max.set(i64::from(pool.options().get_max_connections()));
+        self.inner
+            .pool
+            .with_label_values(&["in_use"])
+            .set((size - idle).max(0));
+        self.inner
+            .pool_max
+            .set(i64::from(pool.options().get_max_connections()));
     }
 
     /// The text exposition format.

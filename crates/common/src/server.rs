@@ -17,7 +17,9 @@ use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::{Level, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -72,9 +74,17 @@ impl HttpConfig {
     pub fn from_env(env: &mut Env) -> Self {
         let d = Self::default();
         let body_limit = env.optional("BODY_LIMIT_BYTES", d.body_limit);
-        env.check(body_limit >= 1024, "BODY_LIMIT_BYTES", "must be at least 1024");
+        env.check(
+            body_limit >= 1024,
+            "BODY_LIMIT_BYTES",
+            "must be at least 1024",
+        );
         let max_concurrent = env.optional("MAX_CONCURRENT_REQUESTS", d.max_concurrent);
-        env.check(max_concurrent >= 1, "MAX_CONCURRENT_REQUESTS", "must be at least 1");
+        env.check(
+            max_concurrent >= 1,
+            "MAX_CONCURRENT_REQUESTS",
+            "must be at least 1",
+        );
         let drain_ms: u64 = env.optional("SHUTDOWN_DRAIN_DELAY_MS", 0);
         let addr = env.addr("HTTP_ADDR", "0.0.0.0:8080");
         let admin_addr = env.addr("ADMIN_ADDR", "0.0.0.0:9090");
@@ -101,7 +111,11 @@ struct MakeRequestUuidV7;
 
 impl MakeRequestId for MakeRequestUuidV7 {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        uuid::Uuid::now_v7().to_string().parse().ok().map(RequestId::new)
+        uuid::Uuid::now_v7()
+            .to_string()
+            .parse()
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -115,7 +129,10 @@ impl MakeRequestId for MakeRequestUuidV7 {
 pub fn stack(router: Router, config: &HttpConfig, metrics: &Metrics) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let middleware = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuidV7))
+        .layer(SetRequestIdLayer::new(
+            request_id.clone(),
+            MakeRequestUuidV7,
+        ))
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(
             TraceLayer::new_for_http()
@@ -123,7 +140,10 @@ pub fn stack(router: Router, config: &HttpConfig, metrics: &Metrics) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(axum::middleware::from_fn(error::normalize))
-        .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            metrics::track,
+        ))
         .layer(CatchPanicLayer::custom(error::handle_panic))
         .layer(HandleErrorLayer::new(error::handle_middleware_error))
         .load_shed()
@@ -156,7 +176,9 @@ fn make_span(req: &Request) -> Span {
         request_id,
         trace_id = tracing::field::Empty,
     );
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&HeaderExtractor(req.headers()))
+    });
     let _ = span.set_parent(parent);
     let trace_id = span.context().span().span_context().trace_id();
     span.record("trace_id", tracing::field::display(trace_id));
@@ -283,7 +305,10 @@ where
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{service}: cannot start the runtime: {e}");

@@ -80,12 +80,16 @@ impl Drop for TelemetryGuard {
 /// incoming trace context is continued), they are just not exported.
 pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let resource = Resource::builder().with_service_name(service.to_owned()).build();
+    let resource = Resource::builder()
+        .with_service_name(service.to_owned())
+        .build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
     if config.otlp {
         // The blocking HTTP client: the batch processor runs on its own
         // thread, where an async client would find no runtime.
-        let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()?;
         builder = builder.with_batch_exporter(exporter);
     }
     let provider = builder.build();
@@ -103,7 +107,9 @@ pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<Telemetry
                     .with_span_list(false),
             )
             .try_init()?,
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer().pretty()).try_init()?,
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().pretty())
+            .try_init()?,
     }
     Ok(TelemetryGuard { provider })
 }

@@ -43,7 +43,13 @@ pub struct AppState {
 
 impl AppState {
     /// Wires a state, registering the service's business metrics.
-    pub fn new(db: PgPool, auth: Auth, settings: Settings, http: HttpConfig, metrics: Metrics) -> Self {
+    pub fn new(
+        db: PgPool,
+        auth: Auth,
+        settings: Settings,
+        http: HttpConfig,
+        metrics: Metrics,
+    ) -> Self {
         let business = metrics::ProductMetrics::register(metrics.registry());
         Self {
             db,

@@ -17,7 +17,10 @@ impl ProductMetrics {
     /// Creates the counters and registers them.
     pub fn register(registry: &Registry) -> Self {
         let reservations = IntCounterVec::new(
-            Opts::new("product_reservations_total", "Reservation requests by outcome."),
+            Opts::new(
+                "product_reservations_total",
+                "Reservation requests by outcome.",
+            ),
             &["outcome"],
         )
         .expect("valid metric");
@@ -26,8 +29,15 @@ impl ProductMetrics {
             "Held reservations whose stock the sweeper returned.",
         )
         .expect("valid metric");
-        registry.register(Box::new(reservations.clone())).expect("registered once");
-        registry.register(Box::new(expired.clone())).expect("registered once");
-        Self { reservations, expired }
+        registry
+            .register(Box::new(reservations.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(expired.clone()))
+            .expect("registered once");
+        Self {
+            reservations,
+            expired,
+        }
     }
 }

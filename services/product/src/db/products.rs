@@ -110,7 +110,12 @@ pub enum PatchOutcome {
 
 /// Applies a patch in one statement; the version check and the write are
 /// atomic, so two admins racing on the same ETag cannot both win.
-pub async fn patch(db: &PgPool, id: Uuid, p: &ProductPatch, if_match: IfMatch) -> sqlx::Result<PatchOutcome> {
+pub async fn patch(
+    db: &PgPool,
+    id: Uuid,
+    p: &ProductPatch,
+    if_match: IfMatch,
+) -> sqlx::Result<PatchOutcome> {
     let expected = match if_match {
         IfMatch::Version(v) => Some(v),
         IfMatch::Never => Some(-1),

@@ -97,7 +97,11 @@ struct Locked {
 }
 
 /// Takes stock for every line or for none, in one transaction.
-pub async fn reserve(db: &PgPool, req: &ValidReservation, ttl: Duration) -> sqlx::Result<ReserveOutcome> {
+pub async fn reserve(
+    db: &PgPool,
+    req: &ValidReservation,
+    ttl: Duration,
+) -> sqlx::Result<ReserveOutcome> {
     let mut tx = db.begin().await?;
     // Claim the id first. A concurrent request with the same id blocks here
     // until this transaction ends, then sees the row and replays it.
@@ -116,7 +120,9 @@ pub async fn reserve(db: &PgPool, req: &ValidReservation, ttl: Duration) -> sqlx
         tx.rollback().await?;
         let mut conn = db.acquire().await?;
         return Ok(match get(&mut conn, req.id).await? {
-            Some(existing) if req.same_lines_as(&existing.lines) => ReserveOutcome::Replayed(existing),
+            Some(existing) if req.same_lines_as(&existing.lines) => {
+                ReserveOutcome::Replayed(existing)
+            }
             _ => ReserveOutcome::Mismatch,
         });
     }
@@ -175,7 +181,9 @@ pub async fn reserve(db: &PgPool, req: &ValidReservation, ttl: Duration) -> sqlx
     .bind(&currencies)
     .execute(&mut *tx)
     .await?;
-    let created = get(&mut tx, req.id).await?.expect("inserted in this transaction");
+    let created = get(&mut tx, req.id)
+        .await?
+        .expect("inserted in this transaction");
     tx.commit().await?;
     Ok(ReserveOutcome::Created(created))
 }
@@ -199,17 +207,24 @@ pub async fn commit(db: &PgPool, id: Uuid) -> sqlx::Result<TransitionOutcome> {
     };
     let outcome = match status(&head.status) {
         ReservationStatus::Held if head.expires_at > Utc::now() => {
-            sqlx::query("UPDATE reservations SET status = 'committed', updated_at = now() WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE reservations SET status = 'committed', updated_at = now() WHERE id = $1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             TransitionOutcome::Done(get(&mut tx, id).await?.expect("locked"))
         }
         ReservationStatus::Held => {
             let r = get(&mut tx, id).await?.expect("locked");
-            TransitionOutcome::Conflict(r, "the reservation has expired; its stock is being returned")
+            TransitionOutcome::Conflict(
+                r,
+                "the reservation has expired; its stock is being returned",
+            )
         }
-        ReservationStatus::Committed => TransitionOutcome::Done(get(&mut tx, id).await?.expect("locked")),
+        ReservationStatus::Committed => {
+            TransitionOutcome::Done(get(&mut tx, id).await?.expect("locked"))
+        }
         ReservationStatus::Released | ReservationStatus::Expired => {
             let r = get(&mut tx, id).await?.expect("locked");
             TransitionOutcome::Conflict(r, "the reservation was released; its stock is gone back")
@@ -226,7 +241,10 @@ pub async fn release(db: &PgPool, id: Uuid) -> sqlx::Result<TransitionOutcome> {
     let Some(head) = lock_head(&mut tx, id, false).await? else {
         return Ok(TransitionOutcome::NotFound);
     };
-    if matches!(status(&head.status), ReservationStatus::Held | ReservationStatus::Committed) {
+    if matches!(
+        status(&head.status),
+        ReservationStatus::Held | ReservationStatus::Committed
+    ) {
         return_stock(&mut tx, id, ReservationStatus::Released).await?;
     }
     let r = get(&mut tx, id).await?.expect("locked");
@@ -261,13 +279,20 @@ pub async fn expired_ids(db: &PgPool, limit: i64) -> sqlx::Result<Vec<Uuid>> {
     .await
 }
 
-async fn lock_head(tx: &mut PgConnection, id: Uuid, skip_locked: bool) -> sqlx::Result<Option<Head>> {
+async fn lock_head(
+    tx: &mut PgConnection,
+    id: Uuid,
+    skip_locked: bool,
+) -> sqlx::Result<Option<Head>> {
     let sql = if skip_locked {
         "SELECT id, status, expires_at, created_at, updated_at FROM reservations WHERE id = $1 FOR UPDATE SKIP LOCKED"
     } else {
         "SELECT id, status, expires_at, created_at, updated_at FROM reservations WHERE id = $1 FOR UPDATE"
     };
-    sqlx::query_as::<_, Head>(sql).bind(id).fetch_optional(tx).await
+    sqlx::query_as::<_, Head>(sql)
+        .bind(id)
+        .fetch_optional(tx)
+        .await
 }
 
 /// Puts a locked reservation's units back on the shelf and sets its final

@@ -3,8 +3,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use shop_api::FieldError;
-use shop_api::product::{DEFAULT_PAGE_LIMIT, ListProducts, MAX_PAGE_LIMIT, NewProduct, ProductPatch};
 use shop_api::Money;
+use shop_api::product::{
+    DEFAULT_PAGE_LIMIT, ListProducts, MAX_PAGE_LIMIT, NewProduct, ProductPatch,
+};
 use uuid::Uuid;
 
 /// Largest stock one product may carry.
@@ -22,7 +24,10 @@ fn field(name: &str, message: impl Into<String>) -> FieldError {
 fn check_name(name: &str, errors: &mut Vec<FieldError>) {
     let len = name.trim().chars().count();
     if len == 0 || len > 200 || name.trim() != name {
-        errors.push(field("name", "must be 1 to 200 characters without surrounding spaces"));
+        errors.push(field(
+            "name",
+            "must be 1 to 200 characters without surrounding spaces",
+        ));
     }
 }
 
@@ -35,7 +40,8 @@ fn check_description(description: &str, errors: &mut Vec<FieldError>) {
 /// True for a slug of lower-case ASCII letters, digits and dashes.
 pub fn is_category(s: &str) -> bool {
     (1..=64).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn check_category(category: &str, errors: &mut Vec<FieldError>) {
@@ -49,10 +55,16 @@ fn check_category(category: &str, errors: &mut Vec<FieldError>) {
 
 fn check_price(price: &Money, errors: &mut Vec<FieldError>) {
     if !(0..=MAX_PRICE).contains(&price.amount) {
-        errors.push(field("price.amount", format!("must be between 0 and {MAX_PRICE} minor units")));
+        errors.push(field(
+            "price.amount",
+            format!("must be between 0 and {MAX_PRICE} minor units"),
+        ));
     }
     if !price.has_valid_currency() {
-        errors.push(field("price.currency", "must be an ISO 4217 code such as EUR"));
+        errors.push(field(
+            "price.currency",
+            "must be an ISO 4217 code such as EUR",
+        ));
     }
 }
 
@@ -70,7 +82,11 @@ pub fn validate_new(p: &NewProduct) -> Result<(), Vec<FieldError>> {
     check_category(&p.category, &mut errors);
     check_price(&p.price, &mut errors);
     check_stock(p.stock, &mut errors);
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// Every rule a patch breaks; an empty patch is refused too, since it is
@@ -95,7 +111,11 @@ pub fn validate_patch(p: &ProductPatch) -> Result<(), Vec<FieldError>> {
     if let Some(stock) = p.stock {
         check_stock(stock, &mut errors);
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// The strong ETag of a product version.
@@ -180,7 +200,10 @@ pub fn list_query(q: &ListProducts) -> Result<ListQuery, Vec<FieldError>> {
     let mut errors = Vec::new();
     let limit = q.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
     if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
-        errors.push(field("limit", format!("must be between 1 and {MAX_PAGE_LIMIT}")));
+        errors.push(field(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE_LIMIT}"),
+        ));
     }
     if let Some(category) = &q.category {
         check_category(category, &mut errors);
@@ -269,8 +292,21 @@ mod tests {
             stock: -1,
             ..new_product()
         };
-        let fields: Vec<_> = validate_new(&p).unwrap_err().into_iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["name", "category", "price.amount", "price.currency", "stock"]);
+        let fields: Vec<_> = validate_new(&p)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "category",
+                "price.amount",
+                "price.currency",
+                "stock"
+            ]
+        );
     }
 
     #[test]
@@ -322,7 +358,10 @@ mod tests {
         assert!(list_query(&q(101)).is_err());
         assert_eq!(list_query(&q(100)).unwrap().limit, 100);
         assert_eq!(list_query(&ListProducts::default()).unwrap().limit, 20);
-        let many = (0..101).map(|_| Uuid::now_v7().to_string()).collect::<Vec<_>>().join(",");
+        let many = (0..101)
+            .map(|_| Uuid::now_v7().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         let ids = ListProducts {
             ids: Some(many),
             ..Default::default()

@@ -78,7 +78,10 @@ mod tests {
     use shop_api::Money;
 
     fn line(product_id: Uuid, quantity: i32) -> ReservationLineRequest {
-        ReservationLineRequest { product_id, quantity }
+        ReservationLineRequest {
+            product_id,
+            quantity,
+        }
     }
 
     #[test]
@@ -94,7 +97,10 @@ mod tests {
     #[test]
     fn refuses_empty_duplicate_and_out_of_range_lines() {
         let a = Uuid::now_v7();
-        let empty = ReservationRequest { id: a, lines: vec![] };
+        let empty = ReservationRequest {
+            id: a,
+            lines: vec![],
+        };
         assert!(validate(&empty).is_err());
         let dup = ReservationRequest {
             id: a,
@@ -118,8 +124,16 @@ mod tests {
         .unwrap();
         let stored = |qb| {
             vec![
-                ReservedLine { product_id: a, quantity: 1, unit_price: Money::new(1, "EUR") },
-                ReservedLine { product_id: b, quantity: qb, unit_price: Money::new(1, "EUR") },
+                ReservedLine {
+                    product_id: a,
+                    quantity: 1,
+                    unit_price: Money::new(1, "EUR"),
+                },
+                ReservedLine {
+                    product_id: b,
+                    quantity: qb,
+                    unit_price: Money::new(1, "EUR"),
+                },
             ]
         };
         assert!(req.same_lines_as(&stored(2)));

@@ -31,7 +31,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "service",
@@ -61,6 +66,9 @@ pub fn router(state: AppState) -> Router {
     let (router, api) = openapi_router().split_for_parts();
     let api = std::sync::Arc::new(api);
     router
-        .route("/openapi.json", get(move || async move { axum::Json(api.as_ref().clone()) }))
+        .route(
+            "/openapi.json",
+            get(move || async move { axum::Json(api.as_ref().clone()) }),
+        )
         .with_state(state)
 }

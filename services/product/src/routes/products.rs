@@ -90,7 +90,9 @@ pub async fn get(
     Path(id): Path<Uuid>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    let product = db::get(&state.db, id).await?.ok_or(Error::NotFound("product"))?;
+    let product = db::get(&state.db, id)
+        .await?
+        .ok_or(Error::NotFound("product"))?;
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

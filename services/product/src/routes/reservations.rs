@@ -81,7 +81,10 @@ pub async fn get(
     Path(id): Path<Uuid>,
 ) -> Result<Json<Reservation>, Error> {
     let mut conn = state.db.acquire().await?;
-    db::get(&mut conn, id).await?.map(Json).ok_or(Error::NotFound("reservation"))
+    db::get(&mut conn, id)
+        .await?
+        .map(Json)
+        .ok_or(Error::NotFound("reservation"))
 }
 
 fn transition(outcome: TransitionOutcome) -> Result<Json<Reservation>, Error> {

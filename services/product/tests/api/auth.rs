@@ -53,9 +53,15 @@ async fn admin_writes_refuse_every_bad_token_with_401(db: PgPool) {
     let cases: Vec<(&str, Option<String>)> = vec![
         ("no token", None),
         ("garbage", Some("not.a.jwt".into())),
-        ("bad signature", Some(dev::sign(&claims(json!({})), UNTRUSTED_KEY).unwrap())),
+        (
+            "bad signature",
+            Some(dev::sign(&claims(json!({})), UNTRUSTED_KEY).unwrap()),
+        ),
         ("expired", Some(signed(json!({"exp": now - 3600})))),
-        ("wrong audience", Some(signed(json!({"aud": "someone-else"})))),
+        (
+            "wrong audience",
+            Some(signed(json!({"aud": "someone-else"}))),
+        ),
         ("wrong issuer", Some(signed(json!({"iss": "evil"})))),
         ("alg none", Some(alg_none())),
         ("no sub", Some(signed(json!({"sub": null})))),
@@ -64,8 +70,20 @@ async fn admin_writes_refuse_every_bad_token_with_401(db: PgPool) {
         ("service credential", Some(TEST_INTERNAL_TOKEN.into())),
     ];
     for (case, token) in cases {
-        let resp = app.call(Method::POST, "/v1/products", token.as_deref(), Some(new_product())).await;
-        assert_eq!(resp.status, StatusCode::UNAUTHORIZED, "{case}: {}", resp.body);
+        let resp = app
+            .call(
+                Method::POST,
+                "/v1/products",
+                token.as_deref(),
+                Some(new_product()),
+            )
+            .await;
+        assert_eq!(
+            resp.status,
+            StatusCode::UNAUTHORIZED,
+            "{case}: {}",
+            resp.body
+        );
         resp.assert_problem(401, "unauthorized");
         assert_eq!(resp.header("www-authenticate"), Some("Bearer"), "{case}");
     }
@@ -80,16 +98,33 @@ async fn admin_writes_refuse_every_bad_token_with_401(db: PgPool) {
 async fn user_tokens_get_403_on_admin_routes(db: PgPool) {
     let app = TestApp::new(db);
     let user = user_token("alice");
-    app.call(Method::POST, "/v1/products", Some(&user), Some(new_product()))
-        .await
-        .assert_problem(403, "forbidden");
+    app.call(
+        Method::POST,
+        "/v1/products",
+        Some(&user),
+        Some(new_product()),
+    )
+    .await
+    .assert_problem(403, "forbidden");
     let id = id_of(&app.create_product("Lamp", "home", 1).await);
-    app.call(Method::PATCH, &format!("/v1/products/{id}"), Some(&user), Some(json!({"stock": 0})))
-        .await
-        .assert_problem(403, "forbidden");
+    app.call(
+        Method::PATCH,
+        &format!("/v1/products/{id}"),
+        Some(&user),
+        Some(json!({"stock": 0})),
+    )
+    .await
+    .assert_problem(403, "forbidden");
     assert_eq!(app.stock(id).await, 1);
     // An admin token signed by our key passes.
-    let ok = app.call(Method::POST, "/v1/products", Some(&signed(json!({}))), Some(new_product())).await;
+    let ok = app
+        .call(
+            Method::POST,
+            "/v1/products",
+            Some(&signed(json!({}))),
+            Some(new_product()),
+        )
+        .await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
 }
 
@@ -100,23 +135,46 @@ async fn internal_routes_take_only_the_service_credential(db: PgPool) {
     let body = json!({"id": Uuid::now_v7(), "lines": [{"product_id": product, "quantity": 1}]});
     let cases = [
         (None, 401, "unauthorized"),
-        (Some("wrong-credential-of-sufficient-length-xxxx".to_owned()), 401, "unauthorized"),
+        (
+            Some("wrong-credential-of-sufficient-length-xxxx".to_owned()),
+            401,
+            "unauthorized",
+        ),
         (Some(user_token("alice")), 403, "forbidden"),
         (Some(admin_token()), 403, "forbidden"),
     ];
     for (token, status, slug) in cases {
         let resp = app
-            .call(Method::POST, "/internal/v1/reservations", token.as_deref(), Some(body.clone()))
+            .call(
+                Method::POST,
+                "/internal/v1/reservations",
+                token.as_deref(),
+                Some(body.clone()),
+            )
             .await;
         resp.assert_problem(status, slug);
         let get = app
-            .call(Method::GET, &format!("/internal/v1/reservations/{}", Uuid::now_v7()), token.as_deref(), None)
+            .call(
+                Method::GET,
+                &format!("/internal/v1/reservations/{}", Uuid::now_v7()),
+                token.as_deref(),
+                None,
+            )
             .await;
         get.assert_problem(status, slug);
     }
-    assert_eq!(app.stock(product).await, 5, "refused reservations take nothing");
+    assert_eq!(
+        app.stock(product).await,
+        5,
+        "refused reservations take nothing"
+    );
     let ok = app
-        .call(Method::POST, "/internal/v1/reservations", Some(TEST_INTERNAL_TOKEN), Some(body))
+        .call(
+            Method::POST,
+            "/internal/v1/reservations",
+            Some(TEST_INTERNAL_TOKEN),
+            Some(body),
+        )
         .await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
 }
@@ -126,5 +184,8 @@ async fn reads_are_public(db: PgPool) {
     let app = TestApp::new(db);
     let id = id_of(&app.create_product("Cup", "kitchen", 1).await);
     assert_eq!(app.get("/v1/products").await.status, StatusCode::OK);
-    assert_eq!(app.get(&format!("/v1/products/{id}")).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/v1/products/{id}")).await.status,
+        StatusCode::OK
+    );
 }

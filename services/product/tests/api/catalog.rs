@@ -31,9 +31,15 @@ async fn create_then_get_round_trips_with_location_and_etag(db: PgPool) {
     assert_eq!(resp.status, StatusCode::CREATED, "{}", resp.body);
     let id = id_of(&resp.body);
     assert_eq!(id.get_version_num(), 7, "ids are UUID v7");
-    assert_eq!(resp.header("location"), Some(format!("/v1/products/{id}").as_str()));
+    assert_eq!(
+        resp.header("location"),
+        Some(format!("/v1/products/{id}").as_str())
+    );
     assert_eq!(resp.header("etag"), Some("\"1\""));
-    assert_eq!(resp.body["price"], json!({"amount": 2499, "currency": "EUR"}));
+    assert_eq!(
+        resp.body["price"],
+        json!({"amount": 2499, "currency": "EUR"})
+    );
 
     let got = app.get(&format!("/v1/products/{id}")).await;
     assert_eq!(got.status, StatusCode::OK);
@@ -86,12 +92,29 @@ async fn list_filters_by_category_name_and_ids(db: PgPool) {
     let _percent = app.create_product("100% Cotton", "home", 1).await;
 
     let ids = |resp: &Resp| -> Vec<Uuid> {
-        resp.body["items"].as_array().unwrap().iter().map(id_of).collect()
+        resp.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(id_of)
+            .collect()
     };
-    assert_eq!(ids(&app.get("/v1/products?category=kitchen").await), vec![kettle, pan]);
-    assert_eq!(ids(&app.get("/v1/products?q=KETTLE").await), vec![kettle, book]);
-    assert_eq!(ids(&app.get("/v1/products?category=books&q=kettle").await), vec![book]);
-    assert_eq!(ids(&app.get(&format!("/v1/products?ids={book},{pan}")).await), vec![pan, book]);
+    assert_eq!(
+        ids(&app.get("/v1/products?category=kitchen").await),
+        vec![kettle, pan]
+    );
+    assert_eq!(
+        ids(&app.get("/v1/products?q=KETTLE").await),
+        vec![kettle, book]
+    );
+    assert_eq!(
+        ids(&app.get("/v1/products?category=books&q=kettle").await),
+        vec![book]
+    );
+    assert_eq!(
+        ids(&app.get(&format!("/v1/products?ids={book},{pan}")).await),
+        vec![pan, book]
+    );
     // Wildcards in q match literally.
     assert_eq!(ids(&app.get("/v1/products?q=%25").await).len(), 1);
     assert_eq!(ids(&app.get("/v1/products?q=_").await).len(), 0);
@@ -115,7 +138,10 @@ async fn archived_products_leave_lists_but_stay_readable(db: PgPool) {
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 0);
     let by_ids = app.get(&format!("/v1/products?ids={id}")).await;
     assert_eq!(by_ids.body["items"][0]["archived"], true);
-    assert_eq!(app.get(&format!("/v1/products/{id}")).await.body["archived"], true);
+    assert_eq!(
+        app.get(&format!("/v1/products/{id}")).await.body["archived"],
+        true
+    );
 }
 
 #[sqlx::test]
@@ -123,7 +149,9 @@ async fn pages_have_no_duplicates_or_gaps_while_rows_are_inserted(db: PgPool) {
     let app = TestApp::new(db);
     let mut before = HashSet::new();
     for i in 0..25 {
-        before.insert(id_of(&app.create_product(&format!("Item {i}"), "misc", 1).await));
+        before.insert(id_of(
+            &app.create_product(&format!("Item {i}"), "misc", 1).await,
+        ));
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -150,7 +178,10 @@ async fn pages_have_no_duplicates_or_gaps_while_rows_are_inserted(db: PgPool) {
     }
     let unique: HashSet<_> = seen.iter().copied().collect();
     assert_eq!(unique.len(), seen.len(), "no product appears twice");
-    assert!(before.is_subset(&unique), "every product present at the start is listed");
+    assert!(
+        before.is_subset(&unique),
+        "every product present at the start is listed"
+    );
     // Rows inserted during the walk have later ids, so they are listed too.
     assert_eq!(seen.len(), 25 + inserted);
     let mut sorted = seen.clone();
@@ -167,7 +198,9 @@ async fn patch_with_if_match_refuses_a_stale_version(db: PgPool) {
             .header(header::AUTHORIZATION, format!("Bearer {}", admin_token()))
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::IF_MATCH, etag)
-            .body(Body::from(json!({"name": name, "price": {"amount": 5000, "currency": "EUR"}}).to_string()))
+            .body(Body::from(
+                json!({"name": name, "price": {"amount": 5000, "currency": "EUR"}}).to_string(),
+            ))
             .unwrap()
     };
     let ok = app.send(patch("\"1\"", "Armchair")).await;
@@ -178,7 +211,10 @@ async fn patch_with_if_match_refuses_a_stale_version(db: PgPool) {
     let stale = app.send(patch("\"1\"", "Stool")).await;
     stale.assert_problem(412, "precondition-failed");
     let now = app.get(&format!("/v1/products/{id}")).await;
-    assert_eq!(now.body["name"], "Armchair", "a refused patch changes nothing");
+    assert_eq!(
+        now.body["name"], "Armchair",
+        "a refused patch changes nothing"
+    );
     assert_eq!(now.body["version"], 2);
 }
 
@@ -218,7 +254,16 @@ async fn invalid_products_get_422_naming_each_field_and_change_nothing(db: PgPoo
         .iter()
         .map(|e| e["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, ["name", "category", "price.amount", "price.currency", "stock"]);
+    assert_eq!(
+        fields,
+        [
+            "name",
+            "category",
+            "price.amount",
+            "price.currency",
+            "stock"
+        ]
+    );
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
         .fetch_one(&app.state.db)
         .await
@@ -229,12 +274,24 @@ async fn invalid_products_get_422_naming_each_field_and_change_nothing(db: PgPoo
 #[sqlx::test]
 async fn server_owned_fields_cannot_be_mass_assigned(db: PgPool) {
     let app = TestApp::new(db);
-    for extra in [json!({"id": Uuid::now_v7()}), json!({"version": 99}), json!({"archived": true})] {
-        let mut body = json!({"name": "X", "category": "misc", "price": {"amount": 1, "currency": "EUR"}});
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        app.call(Method::POST, "/v1/products", Some(&admin_token()), Some(body))
-            .await
-            .assert_problem(422, "validation");
+    for extra in [
+        json!({"id": Uuid::now_v7()}),
+        json!({"version": 99}),
+        json!({"archived": true}),
+    ] {
+        let mut body =
+            json!({"name": "X", "category": "misc", "price": {"amount": 1, "currency": "EUR"}});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        app.call(
+            Method::POST,
+            "/v1/products",
+            Some(&admin_token()),
+            Some(body),
+        )
+        .await
+        .assert_problem(422, "validation");
     }
     let id = id_of(&app.create_product("Y", "misc", 1).await);
     app.call(
@@ -255,12 +312,24 @@ async fn server_owned_fields_cannot_be_mass_assigned(db: PgPool) {
 #[sqlx::test]
 async fn list_parameters_are_validated(db: PgPool) {
     let app = TestApp::new(db);
-    app.get("/v1/products?limit=0").await.assert_problem(422, "validation");
-    app.get("/v1/products?limit=101").await.assert_problem(422, "validation");
-    app.get("/v1/products?limit=abc").await.assert_problem(400, "bad-request");
-    app.get("/v1/products?cursor=zzz").await.assert_problem(422, "validation");
-    app.get("/v1/products?ids=not-a-uuid").await.assert_problem(422, "validation");
-    app.get("/v1/products?sort=name").await.assert_problem(400, "bad-request");
+    app.get("/v1/products?limit=0")
+        .await
+        .assert_problem(422, "validation");
+    app.get("/v1/products?limit=101")
+        .await
+        .assert_problem(422, "validation");
+    app.get("/v1/products?limit=abc")
+        .await
+        .assert_problem(400, "bad-request");
+    app.get("/v1/products?cursor=zzz")
+        .await
+        .assert_problem(422, "validation");
+    app.get("/v1/products?ids=not-a-uuid")
+        .await
+        .assert_problem(422, "validation");
+    app.get("/v1/products?sort=name")
+        .await
+        .assert_problem(400, "bad-request");
     let page = app.get("/v1/products?limit=100").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.get("next_cursor").is_none());

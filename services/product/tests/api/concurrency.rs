@@ -17,7 +17,10 @@ use uuid::Uuid;
 use crate::helpers::*;
 
 #[sqlx::test]
-async fn two_hundred_buyers_for_ten_units_never_oversell(_pool: PgPoolOptions, conn: PgConnectOptions) {
+async fn two_hundred_buyers_for_ten_units_never_oversell(
+    _pool: PgPoolOptions,
+    conn: PgConnectOptions,
+) {
     // A pool with room to queue: 200 requests share 20 connections.
     let db = PgPoolOptions::new()
         .max_connections(20)
@@ -63,7 +66,8 @@ async fn two_hundred_buyers_for_ten_units_never_oversell(_pool: PgPoolOptions, c
         })
     };
 
-    let service = ProductClient::new(reqwest::Client::new(), &base).with_bearer(TEST_INTERNAL_TOKEN);
+    let service =
+        ProductClient::new(reqwest::Client::new(), &base).with_bearer(TEST_INTERNAL_TOKEN);
     let attempts = (0..200).map(|_| {
         let service = service.clone();
         async move {
@@ -87,7 +91,9 @@ async fn two_hundred_buyers_for_ten_units_never_oversell(_pool: PgPoolOptions, c
     for r in &results {
         match r {
             Ok(t) if t.status == reqwest::StatusCode::CREATED => created += 1,
-            Err(shop_api::ClientError::Problem(p)) if p.status == 409 && p.type_.ends_with("out-of-stock") => {
+            Err(shop_api::ClientError::Problem(p))
+                if p.status == 409 && p.type_.ends_with("out-of-stock") =>
+            {
                 out_of_stock += 1
             }
             other => panic!("unexpected answer: {other:?}"),
@@ -99,7 +105,11 @@ async fn two_hundred_buyers_for_ten_units_never_oversell(_pool: PgPoolOptions, c
     assert!(!samples.is_empty());
     for (stock, held, committed) in &samples {
         assert!(*stock >= 0);
-        assert_eq!(stock + held + committed, 10, "units conserved at every sample: {samples:?}");
+        assert_eq!(
+            stock + held + committed,
+            10,
+            "units conserved at every sample: {samples:?}"
+        );
     }
     server.abort();
 }

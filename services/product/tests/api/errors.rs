@@ -10,7 +10,8 @@ use sqlx::PgPool;
 use crate::helpers::*;
 
 fn post_products(content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
-    let mut req = Request::post("/v1/products").header(header::AUTHORIZATION, format!("Bearer {}", admin_token()));
+    let mut req = Request::post("/v1/products")
+        .header(header::AUTHORIZATION, format!("Bearer {}", admin_token()));
     if let Some(ct) = content_type {
         req = req.header(header::CONTENT_TYPE, ct);
     }
@@ -20,26 +21,42 @@ fn post_products(content_type: Option<&str>, body: impl Into<Body>) -> Request<B
 #[sqlx::test]
 async fn malformed_json_is_400(db: PgPool) {
     let app = TestApp::new(db);
-    let resp = app.send(post_products(Some("application/json"), "{\"name\": ")).await;
+    let resp = app
+        .send(post_products(Some("application/json"), "{\"name\": "))
+        .await;
     resp.assert_problem(400, "bad-request");
-    assert!(resp.body["detail"].as_str().unwrap().contains("JSON"), "{}", resp.body);
+    assert!(
+        resp.body["detail"].as_str().unwrap().contains("JSON"),
+        "{}",
+        resp.body
+    );
 }
 
 #[sqlx::test]
 async fn unknown_or_missing_fields_are_422(db: PgPool) {
     let app = TestApp::new(db);
     let body = json!({"name": "A", "category": "misc", "price": {"amount": 1, "currency": "EUR"}, "colour": "red"});
-    let resp = app.send(post_products(Some("application/json"), body.to_string())).await;
+    let resp = app
+        .send(post_products(Some("application/json"), body.to_string()))
+        .await;
     resp.assert_problem(422, "validation");
-    assert!(resp.body["detail"].as_str().unwrap().contains("colour"), "{}", resp.body);
-    let resp = app.send(post_products(Some("application/json"), "{\"name\": \"A\"}")).await;
+    assert!(
+        resp.body["detail"].as_str().unwrap().contains("colour"),
+        "{}",
+        resp.body
+    );
+    let resp = app
+        .send(post_products(Some("application/json"), "{\"name\": \"A\"}"))
+        .await;
     resp.assert_problem(422, "validation");
 }
 
 #[sqlx::test]
 async fn wrong_or_missing_content_type_is_415(db: PgPool) {
     let app = TestApp::new(db);
-    app.send(post_products(None, "{}")).await.assert_problem(415, "unsupported-media-type");
+    app.send(post_products(None, "{}"))
+        .await
+        .assert_problem(415, "unsupported-media-type");
     app.send(post_products(Some("text/plain"), "{}"))
         .await
         .assert_problem(415, "unsupported-media-type");
@@ -57,7 +74,9 @@ async fn bodies_over_the_limit_are_413(db: PgPool) {
 #[sqlx::test]
 async fn bad_path_parameters_are_400(db: PgPool) {
     let app = TestApp::new(db);
-    app.get("/v1/products/not-a-uuid").await.assert_problem(400, "bad-request");
+    app.get("/v1/products/not-a-uuid")
+        .await
+        .assert_problem(400, "bad-request");
 }
 
 #[sqlx::test]
@@ -74,7 +93,10 @@ async fn unknown_routes_are_404_and_wrong_methods_405(db: PgPool) {
 #[sqlx::test]
 async fn a_client_request_id_is_echoed(db: PgPool) {
     let app = TestApp::new(db);
-    let req = Request::get("/v1/products/nope").header("x-request-id", "abc-123").body(Body::empty()).unwrap();
+    let req = Request::get("/v1/products/nope")
+        .header("x-request-id", "abc-123")
+        .body(Body::empty())
+        .unwrap();
     let resp = app.send(req).await;
     assert_eq!(resp.header("x-request-id"), Some("abc-123"));
     assert_eq!(resp.body["request_id"], "abc-123");
@@ -92,7 +114,10 @@ async fn slow_requests_time_out_with_a_503_problem(db: PgPool) {
     let app = TestApp::with_settings(db.clone(), product::Settings::default(), http);
     // Hold a lock the list query has to wait for, so it cannot be quick.
     let mut tx = db.begin().await.unwrap();
-    sqlx::query("LOCK TABLE products IN ACCESS EXCLUSIVE MODE").execute(&mut *tx).await.unwrap();
+    sqlx::query("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     let resp = app.get("/v1/products").await;
     resp.assert_problem(503, "timeout");
     assert_eq!(resp.header("retry-after"), Some("1"));
@@ -103,7 +128,10 @@ async fn slow_requests_time_out_with_a_503_problem(db: PgPool) {
 async fn database_errors_never_leak_into_the_body(db: PgPool) {
     let app = TestApp::new(db.clone());
     // Break the table under the service: the query fails inside PostgreSQL.
-    sqlx::query("ALTER TABLE products RENAME COLUMN name TO title").execute(&db).await.unwrap();
+    sqlx::query("ALTER TABLE products RENAME COLUMN name TO title")
+        .execute(&db)
+        .await
+        .unwrap();
     let resp = app.get("/v1/products").await;
     resp.assert_problem(500, "internal");
     // Everything but the request path we sent.

@@ -47,7 +47,12 @@ impl Resp {
             "body: {}",
             self.body
         );
-        assert_eq!(self.body["type"], format!("urn:shop:problem:{slug}"), "body: {}", self.body);
+        assert_eq!(
+            self.body["type"],
+            format!("urn:shop:problem:{slug}"),
+            "body: {}",
+            self.body
+        );
         assert_eq!(self.body["status"], status);
         assert!(self.body["title"].is_string());
         let request_id = self.header("x-request-id").expect("x-request-id header");
@@ -62,7 +67,13 @@ impl TestApp {
     }
 
     pub fn with_settings(db: PgPool, settings: Settings, http: HttpConfig) -> Self {
-        let state = AppState::new(db, testing::auth(), settings, http, Metrics::new(product::SERVICE));
+        let state = AppState::new(
+            db,
+            testing::auth(),
+            settings,
+            http,
+            Metrics::new(product::SERVICE),
+        );
         Self {
             router: product::app(state.clone()),
             state,
@@ -88,7 +99,13 @@ impl TestApp {
     }
 
     /// A JSON request with an optional bearer token.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -141,7 +158,8 @@ impl TestApp {
     }
 
     pub async fn internal_post(&self, path: &str) -> Resp {
-        self.call(Method::POST, path, Some(TEST_INTERNAL_TOKEN), None).await
+        self.call(Method::POST, path, Some(TEST_INTERNAL_TOKEN), None)
+            .await
     }
 
     /// The product's available stock, read straight from the database.

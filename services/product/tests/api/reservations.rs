@@ -21,11 +21,19 @@ async fn reserving_takes_stock_and_returns_authoritative_prices(db: PgPool) {
     assert_eq!(resp.body["status"], "held");
     assert_eq!(resp.body["lines"][0]["product_id"], a.to_string());
     assert_eq!(resp.body["lines"][1]["quantity"], 2);
-    assert_eq!(resp.body["lines"][0]["unit_price"], json!({"amount": 1250, "currency": "EUR"}));
+    assert_eq!(
+        resp.body["lines"][0]["unit_price"],
+        json!({"amount": 1250, "currency": "EUR"})
+    );
     assert_eq!(app.stock(a).await, 4);
     assert_eq!(app.stock(b).await, 3);
     let got = app
-        .call(Method::GET, &format!("/internal/v1/reservations/{rid}"), Some(TEST_INTERNAL_TOKEN), None)
+        .call(
+            Method::GET,
+            &format!("/internal/v1/reservations/{rid}"),
+            Some(TEST_INTERNAL_TOKEN),
+            None,
+        )
         .await;
     assert_eq!(got.body, resp.body);
 }
@@ -40,7 +48,9 @@ async fn same_id_replays_and_other_lines_are_refused(db: PgPool) {
     let replay = app.reserve(rid, &[(a, 2)]).await;
     assert_eq!(replay.status, StatusCode::OK);
     assert_eq!(replay.body, first.body);
-    app.reserve(rid, &[(a, 3)]).await.assert_problem(422, "idempotency-mismatch");
+    app.reserve(rid, &[(a, 3)])
+        .await
+        .assert_problem(422, "idempotency-mismatch");
     assert_eq!(app.stock(a).await, 3, "stock taken exactly once");
 }
 
@@ -49,7 +59,9 @@ async fn out_of_stock_takes_nothing_and_names_the_products(db: PgPool) {
     let app = TestApp::new(db);
     let plenty = id_of(&app.create_product("Plenty", "misc", 10).await);
     let scarce = id_of(&app.create_product("Scarce", "misc", 1).await);
-    let resp = app.reserve(Uuid::now_v7(), &[(plenty, 3), (scarce, 2)]).await;
+    let resp = app
+        .reserve(Uuid::now_v7(), &[(plenty, 3), (scarce, 2)])
+        .await;
     resp.assert_problem(409, "out-of-stock");
     assert_eq!(resp.body["product_ids"], json!([scarce]));
     assert_eq!(app.stock(plenty).await, 10, "all or nothing");
@@ -61,10 +73,17 @@ async fn unknown_and_archived_products_are_unavailable(db: PgPool) {
     let app = TestApp::new(db);
     let live = id_of(&app.create_product("Live", "misc", 10).await);
     let gone = id_of(&app.create_product("Gone", "misc", 10).await);
-    app.call(Method::PATCH, &format!("/v1/products/{gone}"), Some(&admin_token()), Some(json!({"archived": true})))
-        .await;
+    app.call(
+        Method::PATCH,
+        &format!("/v1/products/{gone}"),
+        Some(&admin_token()),
+        Some(json!({"archived": true})),
+    )
+    .await;
     let ghost = Uuid::now_v7();
-    let resp = app.reserve(Uuid::now_v7(), &[(live, 1), (gone, 1), (ghost, 1)]).await;
+    let resp = app
+        .reserve(Uuid::now_v7(), &[(live, 1), (gone, 1), (ghost, 1)])
+        .await;
     resp.assert_problem(422, "product-unavailable");
     let mut named: Vec<Uuid> = serde_json::from_value(resp.body["product_ids"].clone()).unwrap();
     named.sort();
@@ -78,10 +97,18 @@ async fn unknown_and_archived_products_are_unavailable(db: PgPool) {
 async fn invalid_requests_are_422(db: PgPool) {
     let app = TestApp::new(db);
     let a = id_of(&app.create_product("A", "misc", 10).await);
-    app.reserve(Uuid::now_v7(), &[]).await.assert_problem(422, "validation");
-    app.reserve(Uuid::now_v7(), &[(a, 0)]).await.assert_problem(422, "validation");
-    app.reserve(Uuid::now_v7(), &[(a, -3)]).await.assert_problem(422, "validation");
-    app.reserve(Uuid::now_v7(), &[(a, 1), (a, 1)]).await.assert_problem(422, "validation");
+    app.reserve(Uuid::now_v7(), &[])
+        .await
+        .assert_problem(422, "validation");
+    app.reserve(Uuid::now_v7(), &[(a, 0)])
+        .await
+        .assert_problem(422, "validation");
+    app.reserve(Uuid::now_v7(), &[(a, -3)])
+        .await
+        .assert_problem(422, "validation");
+    app.reserve(Uuid::now_v7(), &[(a, 1), (a, 1)])
+        .await
+        .assert_problem(422, "validation");
     assert_eq!(app.stock(a).await, 10);
 }
 
@@ -92,18 +119,26 @@ async fn commit_and_release_are_idempotent_and_conserve_stock(db: PgPool) {
     let rid = Uuid::now_v7();
     app.reserve(rid, &[(a, 3)]).await;
     for _ in 0..2 {
-        let c = app.internal_post(&format!("/internal/v1/reservations/{rid}/commit")).await;
+        let c = app
+            .internal_post(&format!("/internal/v1/reservations/{rid}/commit"))
+            .await;
         assert_eq!(c.status, StatusCode::OK, "{}", c.body);
         assert_eq!(c.body["status"], "committed");
     }
     assert_eq!(accounted_units(&app.state.db, a).await, (1, 0, 3));
     // Cancelling a sold order returns its units.
     for _ in 0..2 {
-        let r = app.internal_post(&format!("/internal/v1/reservations/{rid}/release")).await;
+        let r = app
+            .internal_post(&format!("/internal/v1/reservations/{rid}/release"))
+            .await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.body["status"], "released");
     }
-    assert_eq!(accounted_units(&app.state.db, a).await, (4, 0, 0), "released exactly once");
+    assert_eq!(
+        accounted_units(&app.state.db, a).await,
+        (4, 0, 0),
+        "released exactly once"
+    );
     app.internal_post(&format!("/internal/v1/reservations/{rid}/commit"))
         .await
         .assert_problem(409, "conflict");
@@ -117,7 +152,9 @@ async fn unknown_reservations_are_404(db: PgPool) {
         format!("/internal/v1/reservations/{rid}/commit"),
         format!("/internal/v1/reservations/{rid}/release"),
     ] {
-        app.internal_post(&path).await.assert_problem(404, "not-found");
+        app.internal_post(&path)
+            .await
+            .assert_problem(404, "not-found");
     }
 }
 
@@ -129,7 +166,8 @@ async fn the_sweeper_returns_expired_holds_and_commit_then_fails(db: PgPool) {
     let sold = Uuid::now_v7();
     app.reserve(held, &[(a, 2)]).await;
     app.reserve(sold, &[(a, 1)]).await;
-    app.internal_post(&format!("/internal/v1/reservations/{sold}/commit")).await;
+    app.internal_post(&format!("/internal/v1/reservations/{sold}/commit"))
+        .await;
     assert_eq!(accounted_units(&app.state.db, a).await, (2, 2, 1));
 
     // Sweep until the hold has outlived its 300 ms TTL (bounded: 10 s).
@@ -141,10 +179,18 @@ async fn the_sweeper_returns_expired_holds_and_commit_then_fails(db: PgPool) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(expired, 1, "exactly the held reservation expires; the sold one stays");
+    assert_eq!(
+        expired, 1,
+        "exactly the held reservation expires; the sold one stays"
+    );
     assert_eq!(accounted_units(&app.state.db, a).await, (4, 0, 1));
     let r = app
-        .call(Method::GET, &format!("/internal/v1/reservations/{held}"), Some(TEST_INTERNAL_TOKEN), None)
+        .call(
+            Method::GET,
+            &format!("/internal/v1/reservations/{held}"),
+            Some(TEST_INTERNAL_TOKEN),
+            None,
+        )
         .await;
     assert_eq!(r.body["status"], "expired");
     app.internal_post(&format!("/internal/v1/reservations/{held}/commit"))

@@ -32,9 +32,17 @@ async fn shutdown_drains_in_flight_requests_after_readiness_turns_503(db: PgPool
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let config = HttpConfig::default();
     let server = tokio::spawn(async move {
-        server::serve(app.router, admin, listener, admin_listener, readiness, &config, async {
-            let _ = stopped.await;
-        })
+        server::serve(
+            app.router,
+            admin,
+            listener,
+            admin_listener,
+            readiness,
+            &config,
+            async {
+                let _ = stopped.await;
+            },
+        )
         .await
     });
     assert_eq!(status_of(&readyz).await, Some(200));
@@ -67,12 +75,18 @@ async fn shutdown_drains_in_flight_requests_after_readiness_turns_503(db: PgPool
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(saw_503, "readiness must turn 503 once shutdown begins");
-    assert!(!server.is_finished(), "the server waits for the request in flight");
+    assert!(
+        !server.is_finished(),
+        "the server waits for the request in flight"
+    );
 
     stream.write_all(rest.as_bytes()).await.unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 201"), "in-flight request answered: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "in-flight request answered: {answer}"
+    );
 
     tokio::time::timeout(Duration::from_secs(30), server)
         .await
@@ -84,5 +98,8 @@ async fn shutdown_drains_in_flight_requests_after_readiness_turns_503(db: PgPool
         .await
         .unwrap();
     assert_eq!(count, 1);
-    assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
 }
