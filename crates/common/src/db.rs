@@ -34,8 +34,9 @@ impl DbConfig {
     pub fn from_env(env: &mut Env) -> Self {
         let url: String = env.required("DATABASE_URL");
         if !url.is_empty() {
+            let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
             env.check(
-                PgConnectOptions::from_str(&url).is_ok(),
+                postgres && PgConnectOptions::from_str(&url).is_ok(),
                 "DATABASE_URL",
                 "is not a valid postgres:// URL",
             );

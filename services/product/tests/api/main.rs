@@ -9,3 +9,4 @@ mod errors;
 mod helpers;
 mod reservations;
 mod shutdown;
+mod startup;

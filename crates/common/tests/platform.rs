@@ -1,0 +1,173 @@
+//! The platform middleware on a toy router: panics, load shedding, metrics
+//! labels, trace context, and the admin endpoints. No database needed.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Path;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use http_body_util::BodyExt;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use serde_json::Value;
+use shop_common::health::{self, AdminState, Readiness};
+use shop_common::metrics::Metrics;
+use shop_common::server::{self, HttpConfig};
+use tower::ServiceExt;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+
+async fn send(router: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (parts.status, parts.headers, json)
+}
+
+fn get_req(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn a_panicking_handler_becomes_a_500_problem_without_the_payload() {
+    let routes = Router::new().route(
+        "/boom",
+        get(|| async { panic!("secret internals: /etc/passwd") as &str }),
+    );
+    let app = server::stack(routes, &HttpConfig::default(), &Metrics::new("test"));
+    let (status, headers, body) = send(&app, get_req("/boom")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(body["type"], "urn:shop:problem:internal");
+    assert!(!body.to_string().contains("secret"), "{body}");
+    assert_eq!(
+        body["request_id"],
+        headers["x-request-id"].to_str().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn requests_beyond_the_concurrency_limit_are_shed_with_503() {
+    let (entered_tx, entered_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let gate = release.clone();
+    let routes = Router::new().route(
+        "/slow",
+        get(move || {
+            let (entered, gate) = (entered_tx.clone(), gate.clone());
+            async move {
+                entered.send(()).await.unwrap();
+                gate.notified().await;
+                "done"
+            }
+        }),
+    );
+    let config = HttpConfig {
+        max_concurrent: 1,
+        ..HttpConfig::default()
+    };
+    let app = server::stack(routes, &config, &Metrics::new("test"));
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, get_req("/slow")).await.0 }
+    });
+    let mut entered_rx = entered_rx;
+    tokio::time::timeout(Duration::from_secs(10), entered_rx.recv())
+        .await
+        .unwrap();
+
+    let (status, headers, body) = send(&app, get_req("/slow")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["type"], "urn:shop:problem:overloaded");
+    assert_eq!(headers["retry-after"], "1");
+
+    release.notify_one();
+    assert_eq!(first.await.unwrap(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_use_route_templates_never_raw_paths() {
+    let metrics = Metrics::new("test");
+    let routes = Router::new().route(
+        "/items/{id}",
+        get(|Path(id): Path<u32>| async move { id.to_string() }),
+    );
+    let app = server::stack(routes, &HttpConfig::default(), &metrics);
+    send(&app, get_req("/items/12345")).await;
+    send(&app, get_req("/items/oops")).await;
+    send(&app, get_req("/random/path/987")).await;
+    let text = metrics.render();
+    assert!(
+        text.contains(r#"route="/items/{id}",status="200""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/items/{id}",status="400""#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
+    assert!(!text.contains("12345") && !text.contains("987"), "{text}");
+    assert!(text.contains("http_server_request_duration_seconds_bucket"));
+    let build = text
+        .lines()
+        .find(|l| l.starts_with("shop_build_info{"))
+        .expect("build info");
+    assert!(
+        build.contains(r#"service="test""#) && build.ends_with(" 1"),
+        "{build}"
+    );
+}
+
+#[tokio::test]
+async fn incoming_w3c_trace_context_is_continued() {
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let routes = Router::new().route(
+        "/trace",
+        get(|| async {
+            let ctx = tracing::Span::current().context();
+            ctx.span().span_context().trace_id().to_string()
+        }),
+    );
+    let app = server::stack(routes, &HttpConfig::default(), &Metrics::new("test"));
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let req = Request::get("/trace")
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, trace_id.as_bytes());
+}
+
+#[tokio::test]
+async fn liveness_ignores_the_database_and_readiness_does_not() {
+    // Nothing listens on port 1: every connection attempt fails at once.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_millis(500))
+        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+        .unwrap();
+    let readiness = Readiness::default();
+    let admin = health::router(AdminState {
+        metrics: Metrics::new("test"),
+        readiness: readiness.clone(),
+        pool,
+    });
+    assert_eq!(send(&admin, get_req("/livez")).await.0, StatusCode::OK);
+    let (status, _, body) = send(&admin, get_req("/readyz")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["type"], "urn:shop:problem:unavailable");
+    readiness.begin_shutdown();
+    let (_, _, body) = send(&admin, get_req("/readyz")).await;
+    assert_eq!(body["detail"], "shutting down");
+    let (status, _, _) = send(&admin, get_req("/metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+}

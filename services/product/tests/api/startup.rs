@@ -1,0 +1,85 @@
+//! Start-up refuses bad configuration, naming every variable at fault.
+
+use std::process::Command;
+
+use shop_common::config::Env;
+
+#[test]
+fn the_binary_refuses_to_start_without_database_and_auth_configuration() {
+    let out = Command::new(env!("CARGO_BIN_EXE_product"))
+        .env_clear()
+        .env("HTTP_ADDR", "127.0.0.1:0")
+        .env("ADMIN_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "configuration errors exit 2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for var in [
+        "DATABASE_URL",
+        "AUTH_JWT_PUBLIC_KEY",
+        "AUTH_ISSUER",
+        "AUTH_AUDIENCE",
+        "INTERNAL_TOKEN",
+    ] {
+        assert!(stderr.contains(var), "stderr should name {var}: {stderr}");
+    }
+}
+
+#[test]
+fn bad_values_are_named_with_what_is_wrong() {
+    let vars = [
+        ("DATABASE_URL", "mysql://nope"),
+        ("AUTH_JWT_PUBLIC_KEY", "not a pem"),
+        ("AUTH_ISSUER", "shop-dev"),
+        ("AUTH_AUDIENCE", "shop"),
+        ("INTERNAL_TOKEN", "short"),
+        ("REQUEST_TIMEOUT_MS", "soon"),
+        ("RESERVATION_TTL_SECS", "0"),
+        ("LOG_FORMAT", "xml"),
+    ];
+    let mut env = Env::from_map(
+        vars.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let config = product::Config::from_env(&mut env);
+    let err = env.finish(config).unwrap_err().to_string();
+    for var in [
+        "DATABASE_URL",
+        "AUTH_JWT_PUBLIC_KEY",
+        "INTERNAL_TOKEN",
+        "REQUEST_TIMEOUT_MS",
+        "RESERVATION_TTL_SECS",
+        "LOG_FORMAT",
+    ] {
+        assert!(err.contains(var), "{var} missing from: {err}");
+    }
+    assert!(
+        !err.contains("AUTH_ISSUER"),
+        "valid values are not reported: {err}"
+    );
+}
+
+#[test]
+fn a_complete_configuration_is_accepted() {
+    let vars = [
+        ("DATABASE_URL", "postgres://product:secret@db:5432/product"),
+        (
+            "AUTH_JWT_PUBLIC_KEY",
+            shop_api::auth::dev::DEV_PUBLIC_KEY_PEM,
+        ),
+        ("AUTH_ISSUER", "shop-dev"),
+        ("AUTH_AUDIENCE", "shop"),
+        ("INTERNAL_TOKEN", "0123456789abcdef0123456789abcdef"),
+    ];
+    let mut env = Env::from_map(
+        vars.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let config = product::Config::from_env(&mut env);
+    let config = env.finish(config).expect("valid");
+    assert_eq!(config.http.addr.port(), 8080);
+    assert_eq!(config.http.admin_addr.port(), 9090);
+    assert_eq!(config.http.body_limit, 64 * 1024);
+}
