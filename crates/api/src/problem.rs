@@ -296,3 +296,20 @@ mod tests {
         assert!(json.get("detail").is_none());
     }
 }
+
+#[cfg(test)]
+mod docs {
+    use super::*;
+
+    /// docs/problems.md documents every registered type with its status.
+    #[test]
+    fn the_registry_documentation_lists_every_type() {
+        let doc = include_str!("../../../docs/problems.md");
+        for kind in ProblemType::ALL {
+            let row = format!("| `{}` | {} |", kind.uri(), kind.status());
+            assert!(doc.contains(&row), "docs/problems.md lacks the row starting {row}");
+        }
+        let rows = doc.lines().filter(|l| l.starts_with("| `urn:shop:problem:")).count();
+        assert_eq!(rows, ProblemType::ALL.len(), "docs/problems.md lists a type the code lacks");
+    }
+}
