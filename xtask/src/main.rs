@@ -3,6 +3,9 @@
 //!
 //! - `cargo xtask test`: every test, against a throwaway PostgreSQL unless
 //!   `DATABASE_URL` is set (the README's test command).
+//! - `cargo xtask e2e [--against]`: the end-to-end suite, against a local
+//!   stack it starts, or with `--against` against the stack named by the
+//!   `SHOP_*_URL` variables (a compose stack, say).
 //! - `cargo xtask dev`: a throwaway PostgreSQL and the services with the demo
 //!   catalog, until Ctrl-C.
 //! - `cargo xtask token <subject> [--admin] [--ttl SECS]`: a development
@@ -10,6 +13,7 @@
 
 mod dev;
 mod pg;
+mod stack;
 mod token;
 
 use std::process::ExitCode;
@@ -18,6 +22,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test [ARGS...]                      run every test (ARGS go to the test runner)
+  e2e [--against] [ARGS...]           run the end-to-end suite on a local stack, or with
+                                      --against on the one SHOP_*_URL names
   dev                                 run the stack locally with the demo catalog
   token <subject> [--admin] [--ttl SECS]
                                       print a development bearer token";
@@ -27,6 +33,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => pg::run_tests(&args[1..]),
         Some("dev") => dev::run(),
+        Some("e2e") => pg::run_e2e(&args[1..]),
         Some("token") => token::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

@@ -7,6 +7,8 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
+use crate::stack::{self, Logs, Stack};
+
 /// A running cluster in a temporary directory; stopped and deleted on drop,
 /// also when a test run fails.
 pub struct Cluster {
@@ -87,24 +89,6 @@ impl Cluster {
             return Err(e.context(format!("server log:\n{tail}")));
         }
         Ok(cluster)
-    }
-
-    /// Runs SQL as the superuser in database `postgres`.
-    pub fn psql(&self, sql: &str) -> anyhow::Result<()> {
-        self.pg_cmd("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-            ])
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-            .output_checked("psql")
-            .map(|_| ())
     }
 
     fn pg_cmd(&self, tool: &str) -> Command {
@@ -200,33 +184,114 @@ pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
     }
 }
 
-/// `cargo xtask test`: every test in the workspace. With `DATABASE_URL` set
-/// it uses that server; otherwise it starts a throwaway cluster.
-pub fn run_tests(extra: &[String]) -> anyhow::Result<()> {
-    let _cluster;
-    let url = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            let cluster = Cluster::start()?;
-            eprintln!("xtask: throwaway PostgreSQL on 127.0.0.1:{}", cluster.port);
-            let url = cluster.url("postgres");
-            _cluster = cluster;
-            url
+/// A PostgreSQL server the tasks may create databases on: the one
+/// `DATABASE_URL` names, or a throwaway cluster started for the occasion.
+pub struct DbServer {
+    admin_url: reqwest::Url,
+    psql: PathBuf,
+    /// Set for a server we did not start: databases get a unique suffix and
+    /// are dropped afterwards, so runs never collide or leave litter.
+    suffix: Option<String>,
+    created: std::cell::RefCell<Vec<String>>,
+    cluster: Option<Cluster>,
+}
+
+impl DbServer {
+    /// `DATABASE_URL` if set, else a throwaway cluster.
+    pub fn from_env_or_start() -> anyhow::Result<Self> {
+        let (url, cluster) = match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => (url, None),
+            _ => {
+                let cluster = Cluster::start()?;
+                eprintln!("xtask: throwaway PostgreSQL on 127.0.0.1:{}", cluster.port);
+                (cluster.url("postgres"), Some(cluster))
+            }
+        };
+        let admin_url = reqwest::Url::parse(&url).context("DATABASE_URL")?;
+        let psql = match find_bin_dir() {
+            Ok(dir) if dir.join("psql").is_file() => dir.join("psql"),
+            _ => PathBuf::from("psql"),
+        };
+        let suffix = cluster
+            .is_none()
+            .then(|| uuid::Uuid::now_v7().simple().to_string()[24..].to_owned());
+        Ok(Self {
+            admin_url,
+            psql,
+            suffix,
+            created: Default::default(),
+            cluster,
+        })
+    }
+
+    /// The superuser (or database-creating user) URL.
+    pub fn admin_url(&self) -> String {
+        self.admin_url.to_string()
+    }
+
+    /// Runs one SQL statement as the admin user.
+    pub fn psql(&self, sql: &str) -> anyhow::Result<()> {
+        Command::new(&self.psql)
+            .arg(self.admin_url.as_str())
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+            .output_checked("psql")
+            .map(|_| ())
+    }
+
+    /// Creates a database and a login role for `service`, returning the URL
+    /// the service connects with.
+    pub fn create_service_db(&self, service: &str) -> anyhow::Result<String> {
+        let name = match &self.suffix {
+            Some(s) => format!("{service}_{s}"),
+            None => service.to_owned(),
+        };
+        // Separate statements: CREATE DATABASE cannot run in a transaction.
+        self.psql(&format!("CREATE ROLE {name} LOGIN PASSWORD '{name}'"))?;
+        self.psql(&format!("CREATE DATABASE {name} OWNER {name}"))?;
+        self.created.borrow_mut().push(name.clone());
+        let mut url = self.admin_url.clone();
+        let _ = url.set_username(&name);
+        let _ = url.set_password(Some(&name));
+        url.set_path(&name);
+        Ok(url.to_string())
+    }
+}
+
+impl Drop for DbServer {
+    fn drop(&mut self) {
+        // A throwaway cluster is deleted whole; on someone else's server,
+        // drop what we made.
+        if self.cluster.is_none() {
+            for name in self.created.borrow().iter() {
+                let _ = self.psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                let _ = self.psql(&format!("DROP ROLE IF EXISTS {name}"));
+            }
         }
-    };
+    }
+}
+
+/// Runs the workspace's tests with `cargo nextest` when installed, else
+/// `cargo test`, with `env` set.
+fn run_cargo_tests(packages: &[&str], extra: &[String], env: &[(String, String)]) -> anyhow::Result<()> {
     let nextest = Command::new("cargo")
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
     let mut cmd = Command::new("cargo");
     if nextest {
-        cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+        cmd.args(["nextest", "run", "--no-fail-fast"]);
     } else {
-        cmd.args(["test", "--workspace", "--no-fail-fast"]);
+        cmd.args(["test", "--no-fail-fast"]);
+    }
+    if packages.is_empty() {
+        cmd.arg("--workspace");
+    }
+    for p in packages {
+        cmd.args(["-p", p]);
     }
     let status = cmd
         .args(extra)
-        .env("DATABASE_URL", &url)
+        .envs(env.iter().cloned())
         // The services build their queries at run time, so the database is
         // never needed to compile; keep it that way.
         .env("SQLX_OFFLINE", "true")
@@ -237,4 +302,26 @@ pub fn run_tests(extra: &[String]) -> anyhow::Result<()> {
         bail!("tests failed ({status})");
     }
     Ok(())
+}
+
+/// `cargo xtask test`: every test in the workspace, the end-to-end suite
+/// included, against one PostgreSQL server (`DATABASE_URL`, or a throwaway
+/// cluster) and a local stack of the services on free ports.
+pub fn run_tests(extra: &[String]) -> anyhow::Result<()> {
+    let db = DbServer::from_env_or_start()?;
+    let stack = Stack::start(&db, stack::free_endpoints()?, Logs::Files)?;
+    let mut env = stack.e2e_env();
+    env.push(("DATABASE_URL".into(), db.admin_url()));
+    run_cargo_tests(&[], extra, &env)
+}
+
+/// `cargo xtask e2e`: the end-to-end suite alone. With `--against`, against
+/// the stack the `SHOP_*_URL` variables name; otherwise against a local stack.
+pub fn run_e2e(args: &[String]) -> anyhow::Result<()> {
+    if args.first().map(String::as_str) == Some("--against") {
+        return run_cargo_tests(&["e2e"], &args[1..], &[]);
+    }
+    let db = DbServer::from_env_or_start()?;
+    let stack = Stack::start(&db, stack::free_endpoints()?, Logs::Files)?;
+    run_cargo_tests(&["e2e"], args, &stack.e2e_env())
 }

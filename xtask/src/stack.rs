@@ -1,0 +1,223 @@
+//! The local stack: every service as a process on loopback over one
+//! PostgreSQL server with a database and role per service. `dev` runs it on
+//! fixed ports for people; `test` and `e2e` run it on free ports for the
+//! end-to-end suite.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use shop_api::auth::{DEV_AUDIENCE, DEV_ISSUER, dev};
+
+use crate::pg::DbServer;
+
+/// The service credential of the local stack. Development only.
+pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token-not-for-production-use";
+
+/// Every service, in start order (a service starts after those it calls).
+pub const SERVICES: &[&str] = &["product"];
+
+/// Where one service listens.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub name: &'static str,
+    pub port: u16,
+    pub admin_port: u16,
+}
+
+impl Endpoint {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// How the stack's processes log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logs {
+    /// Pretty logs on this terminal.
+    Terminal,
+    /// JSON logs into `target/stack-logs/<service>.log`.
+    Files,
+}
+
+/// The running services; stopped with SIGTERM (a graceful shutdown) on drop.
+pub struct Stack {
+    pub endpoints: Vec<Endpoint>,
+    children: Vec<Child>,
+}
+
+impl Stack {
+    /// Creates each service's database and role, builds the binaries and
+    /// starts them, then waits until every one is ready.
+    pub fn start(db: &DbServer, endpoints: Vec<Endpoint>, logs: Logs) -> anyhow::Result<Self> {
+        let urls = endpoints
+            .iter()
+            .map(|svc| db.create_service_db(svc.name))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        build(&endpoints)?;
+        let mut stack = Stack {
+            endpoints: endpoints.clone(),
+            children: Vec::new(),
+        };
+        for (svc, url) in endpoints.iter().zip(&urls) {
+            stack.children.push(spawn(svc, url, &endpoints, logs)?);
+        }
+        for svc in &endpoints {
+            wait_ready(svc)?;
+        }
+        Ok(stack)
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        self.endpoints
+            .iter()
+            .find(|e| e.name == name)
+            .map(Endpoint::url)
+            .unwrap_or_default()
+    }
+
+    /// The variables the e2e suite reads to find this stack.
+    pub fn e2e_env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .endpoints
+            .iter()
+            .map(|e| (format!("SHOP_{}_URL", e.name.to_uppercase()), e.url()))
+            .collect();
+        env.push(("SHOP_INTERNAL_TOKEN".into(), DEV_INTERNAL_TOKEN.into()));
+        env
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        }
+        for child in &mut self.children {
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Fixed ports for people: product 8081 (admin 9081), cart 8082, order 8083.
+pub fn fixed_endpoints() -> Vec<Endpoint> {
+    SERVICES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Endpoint {
+            name,
+            port: 8081 + i as u16,
+            admin_port: 9081 + i as u16,
+        })
+        .collect()
+}
+
+/// Free loopback ports, so tests never collide with a running `dev`.
+pub fn free_endpoints() -> anyhow::Result<Vec<Endpoint>> {
+    // Hold every listener until all ports are chosen, so none repeats.
+    let mut held = Vec::new();
+    let mut port = || -> anyhow::Result<u16> {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let p = l.local_addr()?.port();
+        held.push(l);
+        Ok(p)
+    };
+    SERVICES
+        .iter()
+        .map(|name| {
+            Ok(Endpoint {
+                name,
+                port: port()?,
+                admin_port: port()?,
+            })
+        })
+        .collect()
+}
+
+fn build(endpoints: &[Endpoint]) -> anyhow::Result<()> {
+    let mut cmd = Command::new("cargo");
+    cmd.arg("build").current_dir(crate::workspace_root());
+    for e in endpoints {
+        cmd.args(["-p", e.name]);
+    }
+    if !cmd.status()?.success() {
+        bail!("cargo build failed");
+    }
+    Ok(())
+}
+
+/// The environment a service gets in the local stack.
+fn service_env(svc: &Endpoint, database_url: &str, all: &[Endpoint], logs: Logs) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("HTTP_ADDR", format!("127.0.0.1:{}", svc.port)),
+        ("ADMIN_ADDR", format!("127.0.0.1:{}", svc.admin_port)),
+        ("DATABASE_URL", database_url.to_owned()),
+        ("AUTH_JWT_PUBLIC_KEY", dev::DEV_PUBLIC_KEY_PEM.to_owned()),
+        ("AUTH_ISSUER", DEV_ISSUER.to_owned()),
+        ("AUTH_AUDIENCE", DEV_AUDIENCE.to_owned()),
+        ("INTERNAL_TOKEN", DEV_INTERNAL_TOKEN.to_owned()),
+        ("RUST_LOG", "info,sqlx=warn".to_owned()),
+        (
+            "LOG_FORMAT",
+            match logs {
+                Logs::Terminal => "pretty",
+                Logs::Files => "json",
+            }
+            .to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    // Every service learns where the others are (PRODUCT_URL, CART_URL, ...).
+    for other in all.iter().filter(|o| o.name != svc.name) {
+        env.push((format!("{}_URL", other.name.to_uppercase()), other.url()));
+    }
+    env
+}
+
+fn log_dir() -> PathBuf {
+    crate::workspace_root().join("target/stack-logs")
+}
+
+fn spawn(svc: &Endpoint, database_url: &str, all: &[Endpoint], logs: Logs) -> anyhow::Result<Child> {
+    let exe = crate::workspace_root().join("target/debug").join(svc.name);
+    let mut cmd = Command::new(&exe);
+    cmd.envs(service_env(svc, database_url, all, logs));
+    if logs == Logs::Files {
+        std::fs::create_dir_all(log_dir())?;
+        let file = std::fs::File::create(log_dir().join(format!("{}.log", svc.name)))?;
+        cmd.stdout(Stdio::from(file.try_clone()?)).stderr(Stdio::from(file));
+    }
+    cmd.spawn().with_context(|| format!("starting {}", exe.display()))
+}
+
+fn wait_ready(svc: &Endpoint) -> anyhow::Result<()> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], svc.admin_port));
+    for _ in 0..240 {
+        if ready(addr) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    bail!(
+        "{} did not become ready within 60 s (logs: {})",
+        svc.name,
+        log_dir().display()
+    )
+}
+
+/// One GET /readyz over a plain socket: the stack must not depend on an
+/// HTTP client to know it is up.
+fn ready(addr: std::net::SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut head = [0u8; 12];
+    s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").is_ok()
+        && s.read_exact(&mut head).is_ok()
+        && &head[9..12] == b"200"
+}
