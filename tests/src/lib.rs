@@ -30,7 +30,9 @@ impl Stack {
         });
         Self {
             product_url,
-            internal_token: std::env::var("SHOP_INTERNAL_TOKEN").ok().filter(|t| !t.is_empty()),
+            internal_token: std::env::var("SHOP_INTERNAL_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
             http: reqwest::Client::new(),
         }
     }
@@ -42,13 +44,16 @@ impl Stack {
 
     /// The catalog as an admin.
     pub fn products_as_admin(&self) -> ProductClient {
-        self.products().with_bearer(dev::token("e2e-admin", true, 600))
+        self.products()
+            .with_bearer(dev::token("e2e-admin", true, 600))
     }
 
     /// The product service's internal API, when the suite may reach it
     /// (not through a gateway, which never routes `/internal`).
     pub fn products_as_service(&self) -> Option<ProductClient> {
-        self.internal_token.as_ref().map(|t| self.products().with_bearer(t.clone()))
+        self.internal_token
+            .as_ref()
+            .map(|t| self.products().with_bearer(t.clone()))
     }
 }
 

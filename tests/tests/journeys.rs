@@ -2,7 +2,9 @@
 
 use e2e::{Stack, unique};
 use shop_api::Money;
-use shop_api::product::{ListProducts, NewProduct, ProductPatch, ReservationLineRequest, ReservationRequest};
+use shop_api::product::{
+    ListProducts, NewProduct, ProductPatch, ReservationLineRequest, ReservationRequest,
+};
 
 fn new_product(stock: i32) -> NewProduct {
     NewProduct {
@@ -17,7 +19,11 @@ fn new_product(stock: i32) -> NewProduct {
 #[tokio::test]
 async fn an_admin_lists_a_new_product_and_shoppers_find_it() {
     let stack = Stack::from_env();
-    let created = stack.products_as_admin().create(&new_product(5)).await.unwrap();
+    let created = stack
+        .products_as_admin()
+        .create(&new_product(5))
+        .await
+        .unwrap();
     assert_eq!(created.status, 201);
     let id = created.body.id;
 
@@ -41,8 +47,16 @@ async fn an_admin_lists_a_new_product_and_shoppers_find_it() {
         price: Some(Money::new(2499, "EUR")),
         ..Default::default()
     };
-    stack.products_as_admin().patch(id, &patch, Some(&etag)).await.unwrap();
-    let stale = stack.products_as_admin().patch(id, &patch, Some(&etag)).await.unwrap_err();
+    stack
+        .products_as_admin()
+        .patch(id, &patch, Some(&etag))
+        .await
+        .unwrap();
+    let stale = stack
+        .products_as_admin()
+        .patch(id, &patch, Some(&etag))
+        .await
+        .unwrap_err();
     assert_eq!(stale.problem().map(|p| p.status), Some(412));
 }
 
@@ -65,7 +79,12 @@ async fn a_reservation_takes_stock_and_a_release_returns_it() {
         eprintln!("SHOP_INTERNAL_TOKEN not set: internal API not under test");
         return;
     };
-    let product = stack.products_as_admin().create(&new_product(3)).await.unwrap().body;
+    let product = stack
+        .products_as_admin()
+        .create(&new_product(3))
+        .await
+        .unwrap()
+        .body;
     let request = ReservationRequest {
         id: uuid::Uuid::now_v7(),
         lines: vec![ReservationLineRequest {
@@ -76,11 +95,17 @@ async fn a_reservation_takes_stock_and_a_release_returns_it() {
     let reserved = service.reserve(&request).await.unwrap();
     assert_eq!(reserved.status, 201);
     assert_eq!(reserved.body.lines[0].unit_price, Money::new(2999, "EUR"));
-    assert_eq!(stack.products().get(product.id).await.unwrap().body.stock, 1);
+    assert_eq!(
+        stack.products().get(product.id).await.unwrap().body.stock,
+        1
+    );
     // A retry of the same request is answered from the first.
     assert_eq!(service.reserve(&request).await.unwrap().status, 200);
     service.release(request.id).await.unwrap();
-    assert_eq!(stack.products().get(product.id).await.unwrap().body.stock, 3);
+    assert_eq!(
+        stack.products().get(product.id).await.unwrap().body.stock,
+        3
+    );
 }
 
 #[tokio::test]

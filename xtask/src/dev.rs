@@ -16,7 +16,9 @@ const CATALOG: &str = include_str!("../data/catalog.json");
 pub fn run() -> anyhow::Result<()> {
     let db = DbServer::from_env_or_start()?;
     let stack = Stack::start(&db, stack::fixed_endpoints(), Logs::Terminal)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let loaded = load_catalog(&stack.url("product")).await?;
         let token = dev::token("alice", false, 24 * 3600);
@@ -49,10 +51,16 @@ pub fn run() -> anyhow::Result<()> {
 /// Loads the demo catalog through the public API, as an admin would.
 pub async fn load_catalog(product_url: &str) -> anyhow::Result<usize> {
     let products: Vec<NewProduct> = serde_json::from_str(CATALOG).context("data/catalog.json")?;
-    let client =
-        ProductClient::new(reqwest::Client::new(), product_url).with_bearer(dev::token("catalog-loader", true, 600));
+    let client = ProductClient::new(reqwest::Client::new(), product_url).with_bearer(dev::token(
+        "catalog-loader",
+        true,
+        600,
+    ));
     for p in &products {
-        client.create(p).await.with_context(|| format!("loading {}", p.name))?;
+        client
+            .create(p)
+            .await
+            .with_context(|| format!("loading {}", p.name))?;
     }
     Ok(products.len())
 }

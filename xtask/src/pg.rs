@@ -272,7 +272,11 @@ impl Drop for DbServer {
 
 /// Runs the workspace's tests with `cargo nextest` when installed, else
 /// `cargo test`, with `env` set.
-fn run_cargo_tests(packages: &[&str], extra: &[String], env: &[(String, String)]) -> anyhow::Result<()> {
+fn run_cargo_tests(
+    packages: &[&str],
+    extra: &[String],
+    env: &[(String, String)],
+) -> anyhow::Result<()> {
     let nextest = Command::new("cargo")
         .args(["nextest", "--version"])
         .output()

@@ -92,7 +92,9 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         for child in &mut self.children {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
         }
         for child in &mut self.children {
             let _ = child.wait();
@@ -148,7 +150,12 @@ fn build(endpoints: &[Endpoint]) -> anyhow::Result<()> {
 }
 
 /// The environment a service gets in the local stack.
-fn service_env(svc: &Endpoint, database_url: &str, all: &[Endpoint], logs: Logs) -> Vec<(String, String)> {
+fn service_env(
+    svc: &Endpoint,
+    database_url: &str,
+    all: &[Endpoint],
+    logs: Logs,
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
         ("HTTP_ADDR", format!("127.0.0.1:{}", svc.port)),
         ("ADMIN_ADDR", format!("127.0.0.1:{}", svc.admin_port)),
@@ -181,16 +188,23 @@ fn log_dir() -> PathBuf {
     crate::workspace_root().join("target/stack-logs")
 }
 
-fn spawn(svc: &Endpoint, database_url: &str, all: &[Endpoint], logs: Logs) -> anyhow::Result<Child> {
+fn spawn(
+    svc: &Endpoint,
+    database_url: &str,
+    all: &[Endpoint],
+    logs: Logs,
+) -> anyhow::Result<Child> {
     let exe = crate::workspace_root().join("target/debug").join(svc.name);
     let mut cmd = Command::new(&exe);
     cmd.envs(service_env(svc, database_url, all, logs));
     if logs == Logs::Files {
         std::fs::create_dir_all(log_dir())?;
         let file = std::fs::File::create(log_dir().join(format!("{}.log", svc.name)))?;
-        cmd.stdout(Stdio::from(file.try_clone()?)).stderr(Stdio::from(file));
+        cmd.stdout(Stdio::from(file.try_clone()?))
+            .stderr(Stdio::from(file));
     }
-    cmd.spawn().with_context(|| format!("starting {}", exe.display()))
+    cmd.spawn()
+        .with_context(|| format!("starting {}", exe.display()))
 }
 
 fn wait_ready(svc: &Endpoint) -> anyhow::Result<()> {

@@ -307,9 +307,19 @@ mod docs {
         let doc = include_str!("../../../docs/problems.md");
         for kind in ProblemType::ALL {
             let row = format!("| `{}` | {} |", kind.uri(), kind.status());
-            assert!(doc.contains(&row), "docs/problems.md lacks the row starting {row}");
+            assert!(
+                doc.contains(&row),
+                "docs/problems.md lacks the row starting {row}"
+            );
         }
-        let rows = doc.lines().filter(|l| l.starts_with("| `urn:shop:problem:")).count();
-        assert_eq!(rows, ProblemType::ALL.len(), "docs/problems.md lists a type the code lacks");
+        let rows = doc
+            .lines()
+            .filter(|l| l.starts_with("| `urn:shop:problem:"))
+            .count();
+        assert_eq!(
+            rows,
+            ProblemType::ALL.len(),
+            "docs/problems.md lists a type the code lacks"
+        );
     }
 }
