@@ -5,11 +5,13 @@
 //! change to a type here is a change to the public API: keep it additive.
 
 pub mod auth;
+pub mod cart;
 pub mod client;
 pub mod money;
+pub mod order;
 pub mod problem;
 pub mod product;
 
-pub use client::{ClientError, ProductClient};
+pub use client::{CartClient, ClientError, Idempotency, OrderClient, ProductClient, Transport};
 pub use money::Money;
 pub use problem::{FieldError, Problem, ProblemType};

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod health;
+pub mod http_client;
 pub mod metrics;
 pub mod server;
 pub mod telemetry;

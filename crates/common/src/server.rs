@@ -134,6 +134,7 @@ pub fn stack(router: Router, config: &HttpConfig, metrics: &Metrics) -> Router {
             MakeRequestUuidV7,
         ))
         .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(axum::middleware::from_fn(scope_request_id))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(make_span)
@@ -153,6 +154,20 @@ pub fn stack(router: Router, config: &HttpConfig, metrics: &Metrics) -> Router {
     router
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .layer(middleware)
+}
+
+/// Makes the request id visible to outgoing calls made while serving it
+/// (see [`crate::http_client::REQUEST_ID`]).
+async fn scope_request_id(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    crate::http_client::REQUEST_ID
+        .scope(id, next.run(req))
+        .await
 }
 
 /// The request span: method, route template, request id and trace id, its

@@ -1,0 +1,440 @@
+//! The resilient HTTP client every service-to-service call goes through.
+//!
+//! A [`Peer`] is one pooled `reqwest` client per downstream service
+//! (keep-alive on: without it throughput here drops to about a third), with:
+//! - a connect timeout, a per-attempt timeout and an overall deadline;
+//! - retries with exponential backoff and full jitter, for idempotent calls
+//!   only, at most `max_retries` times, never after a 4xx;
+//! - a circuit breaker: after `breaker_threshold` consecutive failures calls
+//!   fail in microseconds for `breaker_cooldown`, then one probe decides;
+//! - W3C trace context and the request id propagated;
+//! - metrics per peer: requests by outcome, duration, retries, breaker state.
+//!
+//! It implements [`shop_api::Transport`], so the typed clients of
+//! `shop_api` run on it unchanged.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use opentelemetry_http::HeaderInjector;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use reqwest::Response;
+use shop_api::client::BoxFuture;
+use shop_api::{ClientError, Idempotency, Transport};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::config::Env;
+
+tokio::task_local! {
+    /// The id of the request being served, so outgoing calls carry it.
+    pub static REQUEST_ID: String;
+}
+
+/// Timeouts, retries and breaker settings for one peer.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub connect_timeout: Duration,
+    pub attempt_timeout: Duration,
+    pub deadline: Duration,
+    pub max_retries: u32,
+    /// The first retry waits up to this long; each further one doubles it.
+    pub backoff: Duration,
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_millis(500),
+            attempt_timeout: Duration::from_secs(2),
+            deadline: Duration::from_secs(5),
+            max_retries: 2,
+            backoff: Duration::from_millis(50),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(5),
+        }
+    }
+}
+
+impl PeerConfig {
+    /// Reads `<PREFIX>_CONNECT_TIMEOUT_MS`, `<PREFIX>_ATTEMPT_TIMEOUT_MS`,
+    /// `<PREFIX>_DEADLINE_MS`, `<PREFIX>_MAX_RETRIES`,
+    /// `<PREFIX>_BREAKER_THRESHOLD` and `<PREFIX>_BREAKER_COOLDOWN_MS`, with
+    /// `defaults` for the unset ones.
+    pub fn from_env(env: &mut Env, prefix: &str, defaults: PeerConfig) -> Self {
+        let v = |s: &str| format!("{prefix}_{s}");
+        let max_retries = env.optional(&v("MAX_RETRIES"), defaults.max_retries);
+        env.check(max_retries <= 5, &v("MAX_RETRIES"), "must be at most 5");
+        let breaker_threshold = env.optional(&v("BREAKER_THRESHOLD"), defaults.breaker_threshold);
+        env.check(
+            breaker_threshold >= 1,
+            &v("BREAKER_THRESHOLD"),
+            "must be at least 1",
+        );
+        Self {
+            connect_timeout: env.millis(
+                &v("CONNECT_TIMEOUT_MS"),
+                defaults.connect_timeout.as_millis() as u64,
+            ),
+            attempt_timeout: env.millis(
+                &v("ATTEMPT_TIMEOUT_MS"),
+                defaults.attempt_timeout.as_millis() as u64,
+            ),
+            deadline: env.millis(&v("DEADLINE_MS"), defaults.deadline.as_millis() as u64),
+            max_retries,
+            backoff: defaults.backoff,
+            breaker_threshold,
+            breaker_cooldown: env.millis(
+                &v("BREAKER_COOLDOWN_MS"),
+                defaults.breaker_cooldown.as_millis() as u64,
+            ),
+        }
+    }
+}
+
+/// Breaker states, also the value of the `http_client_circuit_state` gauge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed = 0,
+    Open = 1,
+    HalfOpen = 2,
+}
+
+#[derive(Debug)]
+enum State {
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// One probe is in flight; everyone else fails fast until it returns.
+    HalfOpen,
+}
+
+/// A consecutive-failure circuit breaker.
+#[derive(Debug)]
+pub struct Breaker {
+    state: Mutex<State>,
+    threshold: u32,
+    cooldown: Duration,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+        Self {
+            state: Mutex::new(State::Closed { failures: 0 }),
+            threshold,
+            cooldown,
+        }
+    }
+
+    /// May a call go out now? Moves an open breaker whose cooldown passed to
+    /// half-open and lets exactly that one call through as the probe.
+    pub fn allow(&self) -> bool {
+        let mut state = self.state.lock().expect("breaker lock");
+        match *state {
+            State::Closed { .. } => true,
+            State::Open { until } if Instant::now() >= until => {
+                *state = State::HalfOpen;
+                true
+            }
+            State::Open { .. } | State::HalfOpen => false,
+        }
+    }
+
+    pub fn record_success(&self) {
+        *self.state.lock().expect("breaker lock") = State::Closed { failures: 0 };
+    }
+
+    pub fn record_failure(&self) {
+        let mut state = self.state.lock().expect("breaker lock");
+        *state = match *state {
+            State::Closed { failures } if failures + 1 < self.threshold => State::Closed {
+                failures: failures + 1,
+            },
+            _ => State::Open {
+                until: Instant::now() + self.cooldown,
+            },
+        };
+    }
+
+    pub fn state(&self) -> BreakerState {
+        match *self.state.lock().expect("breaker lock") {
+            State::Closed { .. } => BreakerState::Closed,
+            State::Open { .. } => BreakerState::Open,
+            State::HalfOpen => BreakerState::HalfOpen,
+        }
+    }
+}
+
+/// Client metrics, one set per service, labelled by peer.
+#[derive(Clone, Debug)]
+pub struct ClientMetrics {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    retries: IntCounterVec,
+    breaker: IntGaugeVec,
+}
+
+impl ClientMetrics {
+    /// Creates and registers the client metrics.
+    pub fn register(registry: &Registry) -> Self {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_client_requests_total",
+                "Calls to other services by peer, method and outcome (status code, error, circuit_open).",
+            ),
+            &["peer", "method", "outcome"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_client_request_duration_seconds",
+                "Duration of one call, retries included.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["peer", "method"],
+        )
+        .expect("valid metric");
+        let retries = IntCounterVec::new(
+            Opts::new("http_client_retries_total", "Retried attempts by peer."),
+            &["peer"],
+        )
+        .expect("valid metric");
+        let breaker = IntGaugeVec::new(
+            Opts::new(
+                "http_client_circuit_state",
+                "Circuit breaker per peer: 0 closed, 1 open, 2 half-open.",
+            ),
+            &["peer"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(retries.clone()),
+            Box::new(breaker.clone()),
+        ] {
+            registry.register(c).expect("registered once");
+        }
+        Self {
+            requests,
+            duration,
+            retries,
+            breaker,
+        }
+    }
+}
+
+/// One downstream service.
+#[derive(Debug)]
+pub struct Peer {
+    name: &'static str,
+    http: reqwest::Client,
+    config: PeerConfig,
+    breaker: Breaker,
+    metrics: ClientMetrics,
+}
+
+impl Peer {
+    pub fn new(
+        name: &'static str,
+        config: PeerConfig,
+        metrics: ClientMetrics,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()?;
+        metrics
+            .breaker
+            .with_label_values(&[name])
+            .set(BreakerState::Closed as i64);
+        Ok(Self {
+            name,
+            breaker: Breaker::new(config.breaker_threshold, config.breaker_cooldown),
+            http,
+            config,
+            metrics,
+        })
+    }
+
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    fn set_breaker_gauge(&self) {
+        self.metrics
+            .breaker
+            .with_label_values(&[self.name])
+            .set(self.breaker.state() as i64);
+    }
+
+    /// Adds `traceparent` and `x-request-id` for the current request.
+    fn propagate(request: &mut reqwest::Request) {
+        let context = tracing::Span::current().context();
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&context, &mut HeaderInjector(request.headers_mut()))
+        });
+        if let Ok(Ok(id)) = REQUEST_ID.try_with(|id| reqwest::header::HeaderValue::from_str(id)) {
+            request.headers_mut().insert("x-request-id", id);
+        }
+    }
+
+    async fn call(
+        &self,
+        mut request: reqwest::Request,
+        idempotency: Idempotency,
+    ) -> Result<Response, ClientError> {
+        Self::propagate(&mut request);
+        let method = request.method().as_str().to_owned();
+        let started = Instant::now();
+        let deadline = started + self.config.deadline;
+        let retries = match idempotency {
+            Idempotency::Idempotent => self.config.max_retries,
+            Idempotency::NotIdempotent => 0,
+        };
+        let result = self.attempts(request, &method, deadline, retries).await;
+        self.metrics
+            .duration
+            .with_label_values(&[self.name, &method])
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn attempts(
+        &self,
+        request: reqwest::Request,
+        method: &str,
+        deadline: Instant,
+        retries: u32,
+    ) -> Result<Response, ClientError> {
+        let count = |outcome: &str| {
+            self.metrics
+                .requests
+                .with_label_values(&[self.name, method, outcome])
+                .inc()
+        };
+        let mut original = Some(request);
+        let mut attempt = 0;
+        loop {
+            if !self.breaker.allow() {
+                count("circuit_open");
+                self.set_breaker_gauge();
+                return Err(ClientError::CircuitOpen(self.name.to_owned()));
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(ClientError::DeadlineExceeded(self.name.to_owned()));
+            }
+            // Send a copy while a retry may follow, the original on the last
+            // try. Bodies here are bytes, so copies always succeed.
+            let copy = if attempt < retries {
+                original.as_ref().and_then(reqwest::Request::try_clone)
+            } else {
+                None
+            };
+            let last = copy.is_none();
+            let Some(sent) = copy.or_else(|| original.take()) else {
+                return Err(ClientError::DeadlineExceeded(self.name.to_owned()));
+            };
+            let outcome = tokio::time::timeout(
+                remaining.min(self.config.attempt_timeout),
+                self.http.execute(sent),
+            )
+            .await;
+            let failed = match &outcome {
+                Ok(Ok(resp)) => {
+                    count(resp.status().as_str());
+                    resp.status().is_server_error()
+                }
+                Ok(Err(_)) => {
+                    count("error");
+                    true
+                }
+                Err(_) => {
+                    count("timeout");
+                    true
+                }
+            };
+            if failed {
+                self.breaker.record_failure();
+            } else {
+                self.breaker.record_success();
+            }
+            self.set_breaker_gauge();
+            if !failed || last {
+                return match outcome {
+                    Ok(Ok(resp)) => Ok(resp),
+                    Ok(Err(e)) => Err(ClientError::Transport(e)),
+                    Err(_) => Err(ClientError::DeadlineExceeded(self.name.to_owned())),
+                };
+            }
+            // Full jitter: a random wait in [0, backoff * 2^attempt), so
+            // clients that failed together do not retry together.
+            let cap = self.config.backoff.saturating_mul(1 << attempt.min(10));
+            let wait = cap.mul_f64(rand::random::<f64>());
+            tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
+            attempt += 1;
+            self.metrics.retries.with_label_values(&[self.name]).inc();
+        }
+    }
+}
+
+impl Transport for Peer {
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    fn send(
+        &self,
+        request: reqwest::Request,
+        idempotency: Idempotency,
+    ) -> BoxFuture<'_, Result<Response, ClientError>> {
+        Box::pin(self.call(request, idempotency))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_opens_after_threshold_and_half_opens_after_cooldown() {
+        let b = Breaker::new(3, Duration::from_millis(0));
+        for _ in 0..2 {
+            b.record_failure();
+            assert_eq!(b.state(), BreakerState::Closed);
+        }
+        b.record_failure();
+        assert_eq!(b.state(), BreakerState::Open);
+        // Zero cooldown: the next call is the probe, and only it.
+        assert!(b.allow());
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(!b.allow());
+        b.record_failure();
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(b.allow());
+        b.record_success();
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert!(b.allow());
+    }
+
+    #[test]
+    fn a_success_resets_the_failure_count() {
+        let b = Breaker::new(2, Duration::from_secs(60));
+        b.record_failure();
+        b.record_success();
+        b.record_failure();
+        assert_eq!(b.state(), BreakerState::Closed);
+        b.record_failure();
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(!b.allow(), "open for the whole cooldown");
+    }
+}

@@ -1,0 +1,186 @@
+//! The resilient client against stub peers on loopback: retries only for
+//! idempotent calls and never after a 4xx, deadlines, and the breaker.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::any;
+use shop_api::{ClientError, Idempotency, Transport};
+use shop_common::http_client::{BreakerState, ClientMetrics, Peer, PeerConfig};
+
+/// A stub answering `status` after `delay`, counting hits.
+async fn stub(status: StatusCode, delay: Duration) -> (String, Arc<AtomicU32>) {
+    let hits = Arc::new(AtomicU32::new(0));
+    let counter = hits.clone();
+    let app = Router::new().fallback(any(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            status
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, hits)
+}
+
+fn peer(config: PeerConfig) -> (Peer, prometheus::Registry) {
+    let registry = prometheus::Registry::new();
+    let peer = Peer::new("stub", config, ClientMetrics::register(&registry)).unwrap();
+    (peer, registry)
+}
+
+fn quick() -> PeerConfig {
+    PeerConfig {
+        backoff: Duration::from_millis(1),
+        breaker_threshold: 100,
+        ..PeerConfig::default()
+    }
+}
+
+async fn call(
+    peer: &Peer,
+    url: &str,
+    idempotency: Idempotency,
+) -> Result<reqwest::Response, ClientError> {
+    let req = peer
+        .http()
+        .post(format!("{url}/x"))
+        .body("{}")
+        .build()
+        .unwrap();
+    peer.send(req, idempotency).await
+}
+
+#[tokio::test]
+async fn idempotent_calls_are_retried_twice_on_5xx_and_others_never() {
+    let (url, hits) = stub(StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO).await;
+    let (peer, registry) = peer(quick());
+    let resp = call(&peer, &url, Idempotency::Idempotent).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "one try and two retries");
+
+    hits.store(0, Ordering::SeqCst);
+    call(&peer, &url, Idempotency::NotIdempotent).await.unwrap();
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "a non-idempotent call is sent once"
+    );
+
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    assert!(
+        text.contains(r#"http_client_retries_total{peer="stub"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_client_requests_total{peer="stub",method="POST",outcome="503"} 4"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn client_errors_are_never_retried() {
+    let (url, hits) = stub(StatusCode::CONFLICT, Duration::ZERO).await;
+    let (peer, _) = peer(quick());
+    assert_eq!(
+        call(&peer, &url, Idempotency::Idempotent)
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        peer.breaker_state(),
+        BreakerState::Closed,
+        "a 4xx is the peer working"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_peer_costs_the_deadline_not_more() {
+    let (url, _) = stub(StatusCode::OK, Duration::from_secs(30)).await;
+    let (peer, _) = peer(PeerConfig {
+        attempt_timeout: Duration::from_millis(100),
+        deadline: Duration::from_millis(250),
+        ..quick()
+    });
+    let started = Instant::now();
+    let err = call(&peer, &url, Idempotency::Idempotent)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::DeadlineExceeded(_)), "{err:?}");
+    assert!(err.is_unavailable());
+    // Generous bound: the point is "not 30 s", not a latency figure.
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn the_breaker_opens_and_then_fails_fast_without_calling() {
+    // Nothing listens here: every connect is refused.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let (peer, _) = peer(PeerConfig {
+        breaker_threshold: 3,
+        breaker_cooldown: Duration::from_secs(60),
+        max_retries: 0,
+        ..quick()
+    });
+    for _ in 0..3 {
+        let err = call(&peer, &dead, Idempotency::Idempotent)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+    }
+    assert_eq!(peer.breaker_state(), BreakerState::Open);
+    let (url, hits) = stub(StatusCode::OK, Duration::ZERO).await;
+    let err = call(&peer, &url, Idempotency::Idempotent)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::CircuitOpen(_)), "{err:?}");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "an open circuit sends nothing"
+    );
+}
+
+#[tokio::test]
+async fn after_the_cooldown_one_good_probe_closes_the_breaker() {
+    let (bad, _) = stub(StatusCode::INTERNAL_SERVER_ERROR, Duration::ZERO).await;
+    let (good, hits) = stub(StatusCode::OK, Duration::ZERO).await;
+    let (peer, _) = peer(PeerConfig {
+        breaker_threshold: 1,
+        breaker_cooldown: Duration::from_millis(50),
+        max_retries: 0,
+        ..quick()
+    });
+    call(&peer, &bad, Idempotency::Idempotent).await.unwrap();
+    assert_eq!(peer.breaker_state(), BreakerState::Open);
+    // Bounded wait for the cooldown to pass.
+    let mut closed = false;
+    for _ in 0..100 {
+        if call(&peer, &good, Idempotency::Idempotent).await.is_ok() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(closed);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "exactly one probe reached the peer"
+    );
+    assert_eq!(peer.breaker_state(), BreakerState::Closed);
+}
