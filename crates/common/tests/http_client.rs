@@ -81,7 +81,7 @@ async fn idempotent_calls_are_retried_twice_on_5xx_and_others_never() {
         "{text}"
     );
     assert!(
-        text.contains(r#"http_client_requests_total{peer="stub",method="POST",outcome="503"} 4"#),
+        text.contains(r#"http_client_requests_total{method="POST",outcome="503",peer="stub"} 4"#),
         "{text}"
     );
 }
