@@ -1,0 +1,1140 @@
+//! The Kubernetes manifests held to the code: what `kubectl apply -k` would
+//! run must be what the binaries read, serve and call.
+//!
+//! No cluster and no tool is needed: the test reads `k8s/` itself. It follows
+//! the parts of kustomize the manifests use for what it checks (`resources`,
+//! `configMapGenerator`, `secretGenerator`, `images`) and leaves patches to
+//! `k8s/validate.sh`, which renders every overlay with kustomize and
+//! validates the result. So every check here is about the base plus what an
+//! overlay generates; the dev overlay's objects (PostgreSQL) join the base.
+//!
+//! A service joins with one line in [`services`]: its name, and the function
+//! that loads its configuration.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize as _;
+use serde_norway::Value;
+use shop_common::config::{ConfigError, Env};
+use shop_common::server::HttpConfig;
+
+// ---------------------------------------------------------------------------
+// The services and what the test knows about the world around them.
+
+/// How a service's configuration is loaded from an environment map.
+#[derive(Clone, Copy)]
+enum Loader {
+    /// The service's own crate: `Config::from_env` (every variable it
+    /// reads) and the paths its OpenAPI document lists.
+    Crate {
+        config: fn(Env) -> Result<HttpConfig, ConfigError>,
+        paths: fn() -> Vec<String>,
+    },
+    /// Only the platform part every service shares (HTTP, database, auth,
+    /// telemetry), for a service whose crate is not in the workspace yet.
+    /// [`a_service_in_the_workspace_is_checked_with_its_own_config`] fails as
+    /// soon as its crate exists, so the stand-in cannot outlive it.
+    Platform,
+}
+
+/// A service as the manifests deploy it.
+#[derive(Clone, Copy)]
+struct Service {
+    name: &'static str,
+    load: Loader,
+}
+
+/// A service crate's `Config::from_env` (returning its HTTP part, or every
+/// error) and `routes::openapi()`.
+macro_rules! config_of {
+    ($krate:ident) => {
+        Loader::Crate {
+            config: |mut env| {
+                let config = $krate::Config::from_env(&mut env);
+                env.finish(config).map(|c| c.http)
+            },
+            paths: || $krate::routes::openapi().paths.paths.into_keys().collect(),
+        }
+    };
+}
+
+/// Every service the manifests deploy. One line each.
+fn services() -> Vec<Service> {
+    vec![
+        Service {
+            name: "product",
+            load: config_of!(product),
+        },
+        Service {
+            name: "cart",
+            load: Loader::Platform,
+        },
+        Service {
+            name: "order",
+            load: Loader::Platform,
+        },
+    ]
+}
+
+fn platform_config(mut env: Env) -> Result<HttpConfig, ConfigError> {
+    let http = HttpConfig::from_env(&mut env);
+    let _ = shop_common::db::DbConfig::from_env(&mut env);
+    let _ = shop_common::auth::AuthConfig::from_env(&mut env);
+    let _ = shop_common::telemetry::TelemetryConfig::from_env(&mut env);
+    env.finish(http)
+}
+
+impl Service {
+    fn load(&self, env: Env) -> Result<HttpConfig, ConfigError> {
+        match self.load {
+            Loader::Crate { config, .. } => config(env),
+            Loader::Platform => platform_config(env),
+        }
+    }
+}
+
+/// Where the platform's configuration is read (`env.<kind>("NAME")`), for
+/// every service. A service's own crate (`services/<name>/src`) is read too.
+const PLATFORM_CONFIG_SOURCES: &[&str] = &[
+    "crates/common/src/server.rs",
+    "crates/common/src/db.rs",
+    "crates/common/src/auth.rs",
+    "crates/common/src/telemetry.rs",
+];
+
+/// Variables the code reads that a Deployment leaves unset on purpose,
+/// because it sets the alternative.
+const UNSET_ALTERNATIVES: &[(&str, &str)] = &[
+    ("AUTH_JWT_PUBLIC_KEY_FILE", "AUTH_JWT_PUBLIC_KEY"),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ),
+];
+
+/// Peers outside the namespace, as the NetworkPolicies name them: namespace,
+/// pod label `app.kubernetes.io/name` (or `k8s-app` for DNS), and what the
+/// test calls them.
+struct External {
+    id: &'static str,
+    namespace: &'static str,
+    label: (&'static str, &'static str),
+}
+
+const EXTERNALS: &[External] = &[
+    External {
+        id: "ingress-controller",
+        namespace: "ingress-nginx",
+        label: ("app.kubernetes.io/name", "ingress-nginx"),
+    },
+    External {
+        id: "prometheus",
+        namespace: "monitoring",
+        label: ("app.kubernetes.io/name", "prometheus"),
+    },
+    External {
+        id: "otel-collector",
+        namespace: "observability",
+        label: ("app.kubernetes.io/name", "otel-collector"),
+    },
+    External {
+        id: "dns",
+        namespace: "kube-system",
+        label: ("k8s-app", "kube-dns"),
+    },
+];
+
+/// The admin paths the probes use, and what the admin router answers for
+/// each without a database (`/readyz` checks the database: 503, not 404).
+const LIVEZ: &str = "/livez";
+const READYZ: &str = "/readyz";
+
+/// The UID the runtime image runs as.
+const RUN_AS_USER: i64 = 65532;
+
+/// What the prod overlay expects the operator to create (it generates no
+/// credentials).
+const PROD_EXTERNAL_OBJECTS: &[&str] = &[
+    "product-db",
+    "cart-db",
+    "order-db",
+    "shop-internal",
+    "shop-auth",
+];
+
+// ---------------------------------------------------------------------------
+// Reading the manifests.
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn parse_all(path: &Path) -> Vec<Value> {
+    let text = read(path);
+    serde_norway::Deserializer::from_str(&text)
+        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn str_of(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+fn seq(v: &Value) -> &[Value] {
+    v.as_sequence().map(Vec::as_slice).unwrap_or(&[])
+}
+
+fn labels(v: &Value) -> BTreeMap<String, String> {
+    v.as_mapping()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (str_of(k).to_owned(), str_of(v).to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `selector` (a `matchLabels` map) selects `pod`.
+fn selects(selector: &BTreeMap<String, String>, pod: &BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| pod.get(k) == Some(v))
+}
+
+/// One generated ConfigMap or Secret: its keys and values.
+type Data = BTreeMap<String, String>;
+
+/// A kustomization directory, read the way kustomize would for what the
+/// test needs.
+#[derive(Default)]
+struct Tree {
+    objects: Vec<Value>,
+    config_maps: BTreeMap<String, Data>,
+    secrets: BTreeMap<String, Data>,
+    /// Image name -> tag, from `images`.
+    image_tags: BTreeMap<String, String>,
+}
+
+impl Tree {
+    fn load(dir: &Path) -> Self {
+        let mut tree = Tree::default();
+        tree.add(dir);
+        tree
+    }
+
+    fn add(&mut self, dir: &Path) {
+        let k = parse_all(&dir.join("kustomization.yaml"))
+            .pop()
+            .unwrap_or_else(|| panic!("{}: empty kustomization", dir.display()));
+        for resource in seq(&k["resources"]) {
+            let path = dir.join(str_of(resource));
+            if path.is_dir() {
+                self.add(&path);
+            } else {
+                self.objects.extend(parse_all(&path));
+            }
+        }
+        for (key, target) in [
+            ("configMapGenerator", &mut self.config_maps),
+            ("secretGenerator", &mut self.secrets),
+        ] {
+            for generator in seq(&k[key]) {
+                let name = str_of(&generator["name"]).to_owned();
+                let mut data = Data::new();
+                for literal in seq(&generator["literals"]) {
+                    let (k, v) = str_of(literal)
+                        .split_once('=')
+                        .unwrap_or_else(|| panic!("{name}: literal without '='"));
+                    data.insert(k.to_owned(), v.to_owned());
+                }
+                for file in seq(&generator["files"]) {
+                    let file = str_of(file);
+                    let (key, path) = file.split_once('=').unwrap_or_else(|| {
+                        (Path::new(file).file_name().unwrap().to_str().unwrap(), file)
+                    });
+                    data.insert(key.to_owned(), read(&dir.join(path)));
+                }
+                match str_of(&generator["behavior"]) {
+                    "merge" => target
+                        .get_mut(&name)
+                        .unwrap_or_else(|| panic!("{name}: merge into nothing"))
+                        .extend(data),
+                    "replace" => {
+                        target.insert(name, data);
+                    }
+                    _ => assert!(
+                        target.insert(name.clone(), data).is_none(),
+                        "{name} generated twice"
+                    ),
+                }
+            }
+        }
+        for image in seq(&k["images"]) {
+            self.image_tags.insert(
+                str_of(&image["name"]).to_owned(),
+                str_of(&image["newTag"]).to_owned(),
+            );
+        }
+    }
+
+    fn all(&self, kind: &str) -> impl Iterator<Item = &Value> {
+        self.objects
+            .iter()
+            .filter(move |o| str_of(&o["kind"]) == kind)
+    }
+
+    fn one(&self, kind: &str, name: &str) -> &Value {
+        let mut found = self
+            .all(kind)
+            .filter(|o| str_of(&o["metadata"]["name"]) == name);
+        let one = found
+            .next()
+            .unwrap_or_else(|| panic!("no {kind} named {name}"));
+        assert!(found.next().is_none(), "two {kind}s named {name}");
+        one
+    }
+
+    /// Deployments and StatefulSets: name, pod labels, pod spec.
+    fn workloads(&self) -> Vec<(String, BTreeMap<String, String>, &Value)> {
+        self.objects
+            .iter()
+            .filter(|o| matches!(str_of(&o["kind"]), "Deployment" | "StatefulSet"))
+            .map(|o| {
+                let template = &o["spec"]["template"];
+                (
+                    str_of(&o["metadata"]["name"]).to_owned(),
+                    labels(&template["metadata"]["labels"]),
+                    &template["spec"],
+                )
+            })
+            .collect()
+    }
+
+    fn deployment(&self, service: &str) -> &Value {
+        self.one("Deployment", service)
+    }
+}
+
+fn overlay(name: &str) -> Tree {
+    Tree::load(&root().join("k8s/overlays").join(name))
+}
+
+fn container<'a>(deployment: &'a Value, name: &str) -> &'a Value {
+    seq(&deployment["spec"]["template"]["spec"]["containers"])
+        .iter()
+        .find(|c| str_of(&c["name"]) == name)
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+fn container_port(container: &Value, name: &str) -> u16 {
+    seq(&container["ports"])
+        .iter()
+        .find(|p| str_of(&p["name"]) == name)
+        .and_then(|p| p["containerPort"].as_u64())
+        .unwrap_or_else(|| panic!("no container port named {name}")) as u16
+}
+
+/// Placeholder values for what an overlay expects to exist already.
+fn placeholder(service: &str, variable: &str) -> String {
+    match variable {
+        "DATABASE_URL" => {
+            format!("postgres://{service}:placeholder@database.invalid:5432/{service}")
+        }
+        "INTERNAL_TOKEN" => "x".repeat(shop_common::auth::MIN_INTERNAL_TOKEN_LEN),
+        "AUTH_JWT_PUBLIC_KEY" => read(&root().join("dev/keys/dev-public.pem")),
+        _ => "placeholder".to_owned(),
+    }
+}
+
+/// A container's environment as the kubelet would build it; values from
+/// objects the overlay does not generate become placeholders, and their
+/// names are returned.
+fn environment(
+    tree: &Tree,
+    service: &str,
+    container: &Value,
+) -> (BTreeMap<String, String>, BTreeSet<String>) {
+    let mut env = BTreeMap::new();
+    let mut external = BTreeSet::new();
+    for source in seq(&container["envFrom"]) {
+        let name = str_of(&source["configMapRef"]["name"]);
+        let data = tree
+            .config_maps
+            .get(name)
+            .unwrap_or_else(|| panic!("{service}: envFrom names {name}, which is not generated"));
+        env.extend(data.clone());
+    }
+    for var in seq(&container["env"]) {
+        let name = str_of(&var["name"]).to_owned();
+        let from = &var["valueFrom"];
+        let value = if let Some(v) = var["value"].as_str() {
+            // $(NAME) refers to a variable defined before.
+            let mut v = v.to_owned();
+            for (k, val) in &env {
+                v = v.replace(&format!("$({k})"), val);
+            }
+            v
+        } else if !from["fieldRef"].is_null() {
+            format!("<{}>", str_of(&from["fieldRef"]["fieldPath"]))
+        } else {
+            let (generated, reference) = if !from["secretKeyRef"].is_null() {
+                (&tree.secrets, &from["secretKeyRef"])
+            } else if !from["configMapKeyRef"].is_null() {
+                (&tree.config_maps, &from["configMapKeyRef"])
+            } else {
+                panic!("{service}: {name} has no value and no known source");
+            };
+            let object = str_of(&reference["name"]);
+            match generated.get(object) {
+                Some(data) => data
+                    .get(str_of(&reference["key"]))
+                    .unwrap_or_else(|| panic!("{service}: {name}: {object} has no such key"))
+                    .clone(),
+                None => {
+                    external.insert(object.to_owned());
+                    placeholder(service, &name)
+                }
+            }
+        };
+        env.insert(name, value);
+    }
+    (env, external)
+}
+
+/// The variables a crate reads: every `env.<kind>("NAME"` in its sources.
+fn variables_read(files: &[PathBuf]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for file in files {
+        let text = read(file);
+        for kind in ["required", "optional", "millis", "secs", "addr", "raw"] {
+            let call = format!("env.{kind}(");
+            for (at, _) in text.match_indices(&call) {
+                let rest = text[at + call.len()..].trim_start();
+                if let Some(rest) = rest.strip_prefix('"') {
+                    names.insert(rest[..rest.find('"').unwrap()].to_owned());
+                }
+            }
+        }
+    }
+    names
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+// ---------------------------------------------------------------------------
+// The checks.
+
+#[test]
+fn a_service_in_the_workspace_is_checked_with_its_own_config() {
+    let deployed: BTreeSet<_> = overlay("dev")
+        .all("Deployment")
+        .map(|d| str_of(&d["metadata"]["name"]).to_owned())
+        .collect();
+    let listed: BTreeSet<_> = services().iter().map(|s| s.name.to_owned()).collect();
+    assert_eq!(deployed, listed, "services() lists what k8s/base deploys");
+    for service in services() {
+        let has_crate = root()
+            .join("services")
+            .join(service.name)
+            .join("Cargo.toml")
+            .exists();
+        assert!(
+            !(has_crate && matches!(service.load, Loader::Platform)),
+            "services/{0} exists: add `{0} = {{ path = \"../services/{0}\" }}` to \
+             tests/Cargo.toml [dev-dependencies] and use `load: config_of!({0})` in \
+             services() in tests/tests/manifests.rs",
+            service.name
+        );
+    }
+}
+
+#[test]
+fn every_deployment_satisfies_its_service_config() {
+    for overlay_name in ["dev", "prod"] {
+        let tree = overlay(overlay_name);
+        let mut external = BTreeSet::new();
+        for service in services() {
+            let (env, ext) = environment(
+                &tree,
+                service.name,
+                container(tree.deployment(service.name), service.name),
+            );
+            external.extend(ext);
+            if let Err(e) = service.load(Env::from_map(env.into_iter().collect())) {
+                panic!(
+                    "{overlay_name}: the {} Deployment does not start: {e}",
+                    service.name
+                );
+            }
+        }
+        match overlay_name {
+            // The dev overlay applies on an empty cluster: it generates
+            // everything the pods reference.
+            "dev" => assert!(external.is_empty(), "dev references {external:?}"),
+            // The prod overlay generates no credentials; what it needs is
+            // listed where operators read it.
+            _ => {
+                assert!(tree.secrets.is_empty(), "prod generates Secrets");
+                let expected: BTreeSet<_> = PROD_EXTERNAL_OBJECTS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                assert_eq!(external, expected, "prod's external objects");
+                let text = read(&root().join("k8s/overlays/prod/kustomization.yaml"));
+                for name in PROD_EXTERNAL_OBJECTS {
+                    assert!(text.contains(name), "prod kustomization.yaml names {name}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn deployments_set_exactly_the_variables_the_code_reads() {
+    let tree = overlay("dev");
+    for service in services() {
+        let mut sources: Vec<PathBuf> = PLATFORM_CONFIG_SOURCES
+            .iter()
+            .map(|f| root().join(f))
+            .collect();
+        let own = matches!(service.load, Loader::Crate { .. });
+        if own {
+            sources.extend(rust_files(
+                &root().join("services").join(service.name).join("src"),
+            ));
+        }
+        let read_by_code = variables_read(&sources);
+        assert!(
+            read_by_code.contains("DATABASE_URL"),
+            "the scan finds reads"
+        );
+        let deployment = tree.deployment(service.name);
+        let (env, _) = environment(&tree, service.name, container(deployment, service.name));
+        let set: BTreeSet<_> = env.keys().cloned().collect();
+
+        for name in &read_by_code {
+            let alternative = UNSET_ALTERNATIVES.iter().find(|(n, _)| n == name);
+            match alternative {
+                Some((_, instead)) => assert!(
+                    set.contains(*instead),
+                    "{}: sets neither {name} nor {instead}",
+                    service.name
+                ),
+                None => assert!(
+                    set.contains(name),
+                    "{}: the code reads {name}; set it in k8s/base/{}",
+                    service.name,
+                    service.name
+                ),
+            }
+        }
+        // The other way round: a variable nobody reads is a typo or a leftover.
+        let referenced: BTreeSet<_> = seq(&container(deployment, service.name)["env"])
+            .iter()
+            .filter_map(|v| v["value"].as_str())
+            .flat_map(|v| {
+                v.split("$(")
+                    .skip(1)
+                    .filter_map(|s| s.split_once(')').map(|(n, _)| n.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for name in &set {
+            let known = read_by_code.contains(name)
+                // Read by the OpenTelemetry SDK itself.
+                || name.starts_with("OTEL_")
+                // Only there to be interpolated into another variable.
+                || referenced.contains(name)
+                // Service URLs of a crate not in the workspace yet.
+                || (!own && name.ends_with("_URL"));
+            assert!(known, "{}: sets {name}, which no code reads", service.name);
+        }
+    }
+}
+
+#[test]
+fn ports_probes_and_shutdown_timing_match_the_binary() {
+    let tree = overlay("dev");
+    for service in services() {
+        let deployment = tree.deployment(service.name);
+        let c = container(deployment, service.name);
+        let (env, _) = environment(&tree, service.name, c);
+        let http = service
+            .load(Env::from_map(env.into_iter().collect()))
+            .expect("config loads");
+        let name = service.name;
+        assert_eq!(
+            container_port(c, "http"),
+            http.addr.port(),
+            "{name}: API port"
+        );
+        assert_eq!(
+            container_port(c, "admin"),
+            http.admin_addr.port(),
+            "{name}: admin port"
+        );
+        assert_eq!(seq(&c["ports"]).len(), 2, "{name}: only the two ports");
+
+        for (probe, path) in [
+            ("startupProbe", LIVEZ),
+            ("readinessProbe", READYZ),
+            ("livenessProbe", LIVEZ),
+        ] {
+            let get = &c[probe]["httpGet"];
+            assert_eq!(str_of(&get["path"]), path, "{name}: {probe} path");
+            assert_eq!(
+                str_of(&get["port"]),
+                "admin",
+                "{name}: {probe} on the admin port"
+            );
+        }
+        let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
+        assert_eq!(
+            str_of(&annotations["prometheus.io/port"]),
+            http.admin_addr.port().to_string(),
+            "{name}: scrape port"
+        );
+        assert_eq!(str_of(&annotations["prometheus.io/path"]), "/metrics");
+
+        // SIGTERM comes after the preStop sleep; the binary then waits the
+        // drain delay and gives requests the shutdown timeout. The kubelet
+        // must not kill it before.
+        let sleep = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+            .as_u64()
+            .expect("a native preStop sleep");
+        let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+            .as_u64()
+            .expect("terminationGracePeriodSeconds");
+        let needed = sleep as f64 + (http.drain_delay + http.shutdown_timeout).as_secs_f64();
+        assert!(
+            grace as f64 >= needed + 5.0,
+            "{name}: grace {grace}s < preStop {sleep}s + drain + shutdown timeout + 5s"
+        );
+        let rolling = &deployment["spec"]["strategy"]["rollingUpdate"];
+        assert_eq!(
+            rolling["maxUnavailable"].as_u64(),
+            Some(0),
+            "{name}: maxUnavailable"
+        );
+        assert!(
+            deployment["spec"]["replicas"].is_null(),
+            "{name}: the HPA owns the replica count"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_admin_router_serves_the_probe_paths() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt as _;
+
+    // Nothing listens there: readiness reports the database down.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_millis(200))
+        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+        .unwrap();
+    let admin = shop_common::health::router(shop_common::health::AdminState {
+        metrics: shop_common::metrics::Metrics::new("manifests"),
+        readiness: Default::default(),
+        pool,
+    });
+    for (path, expected) in [
+        (LIVEZ, StatusCode::OK),
+        (READYZ, StatusCode::SERVICE_UNAVAILABLE),
+        ("/metrics", StatusCode::OK),
+    ] {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let status = admin.clone().oneshot(request).await.unwrap().status();
+        assert_eq!(status, expected, "GET {path} on the admin port");
+    }
+}
+
+#[test]
+fn every_pod_is_hardened() {
+    for overlay_name in ["dev", "prod"] {
+        let tree = overlay(overlay_name);
+        let namespace = tree.one("Namespace", "shop");
+        let ns_labels = labels(&namespace["metadata"]["labels"]);
+        assert_eq!(
+            ns_labels
+                .get("pod-security.kubernetes.io/enforce")
+                .map(String::as_str),
+            Some("restricted"),
+            "{overlay_name}: the namespace enforces restricted"
+        );
+        for (name, _, pod) in tree.workloads() {
+            let at = format!("{overlay_name}/{name}");
+            let sc = &pod["securityContext"];
+            assert_eq!(sc["runAsNonRoot"].as_bool(), Some(true), "{at}");
+            assert_eq!(
+                str_of(&sc["seccompProfile"]["type"]),
+                "RuntimeDefault",
+                "{at}"
+            );
+            assert_eq!(
+                pod["automountServiceAccountToken"].as_bool(),
+                Some(false),
+                "{at}"
+            );
+            assert_eq!(
+                str_of(&pod["serviceAccountName"]),
+                name,
+                "{at}: own account"
+            );
+            tree.one("ServiceAccount", &name);
+            for c in seq(&pod["containers"]) {
+                let csc = &c["securityContext"];
+                assert_eq!(
+                    csc["allowPrivilegeEscalation"].as_bool(),
+                    Some(false),
+                    "{at}"
+                );
+                assert_eq!(csc["readOnlyRootFilesystem"].as_bool(), Some(true), "{at}");
+                assert_eq!(
+                    seq(&csc["capabilities"]["drop"]),
+                    [Value::from("ALL")],
+                    "{at}"
+                );
+                for key in ["requests", "limits"] {
+                    for resource in ["cpu", "memory"] {
+                        assert!(
+                            !c["resources"][key][resource].is_null(),
+                            "{at}: {key}.{resource}"
+                        );
+                    }
+                }
+                for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+                    assert!(!c[probe].is_null(), "{at}: {probe}");
+                }
+            }
+        }
+        for service in services() {
+            let pod = &tree.deployment(service.name)["spec"]["template"]["spec"];
+            assert_eq!(
+                pod["securityContext"]["runAsUser"].as_i64(),
+                Some(RUN_AS_USER)
+            );
+        }
+    }
+}
+
+#[test]
+fn services_hpas_and_pdbs_select_their_pods() {
+    let tree = overlay("dev");
+    let workloads = tree.workloads();
+    for svc in tree.all("Service") {
+        let name = str_of(&svc["metadata"]["name"]);
+        let selector = labels(&svc["spec"]["selector"]);
+        assert!(!selector.is_empty(), "Service {name} has a selector");
+        let matched: Vec<_> = workloads
+            .iter()
+            .filter(|(_, pod, _)| selects(&selector, pod))
+            .collect();
+        assert_eq!(
+            matched.len(),
+            1,
+            "Service {name} selects one workload's pods"
+        );
+        let (workload, _, pod) = matched[0];
+        assert_eq!(workload, name, "Service {name} is named after its workload");
+        let c = &seq(&pod["containers"])[0];
+        for port in seq(&svc["spec"]["ports"]) {
+            let target = str_of(&port["targetPort"]);
+            let number = container_port(c, target);
+            assert_eq!(
+                port["port"].as_u64(),
+                Some(number as u64),
+                "{name}: {target}"
+            );
+        }
+    }
+    for service in services() {
+        let deployment = tree.deployment(service.name);
+        let pod = labels(&deployment["spec"]["template"]["metadata"]["labels"]);
+        let selector = labels(&deployment["spec"]["selector"]["matchLabels"]);
+        assert!(
+            selects(&selector, &pod),
+            "{}: Deployment selector",
+            service.name
+        );
+        let pdb = tree.one("PodDisruptionBudget", service.name);
+        assert_eq!(labels(&pdb["spec"]["selector"]["matchLabels"]), selector);
+        let hpa = tree.one("HorizontalPodAutoscaler", service.name);
+        let target = &hpa["spec"]["scaleTargetRef"];
+        assert_eq!(str_of(&target["kind"]), "Deployment");
+        assert_eq!(str_of(&target["name"]), service.name);
+        assert_eq!(str_of(&hpa["apiVersion"]), "autoscaling/v2");
+        assert!(hpa["spec"]["minReplicas"].as_u64() >= Some(1));
+    }
+}
+
+#[test]
+fn images_are_the_names_the_dockerfiles_build() {
+    let tree = overlay("dev");
+    for service in services() {
+        let image = str_of(&container(tree.deployment(service.name), service.name)["image"]);
+        let base = format!("shop-{}", service.name);
+        assert_eq!(image, base, "k8s/base names the image without a tag");
+        let tag = tree.image_tags.get(&base).expect("the dev overlay tags it");
+        assert_eq!(
+            format!("{image}:{tag}"),
+            format!("shop-{}:dev", service.name)
+        );
+    }
+    // docker-compose.yml builds the same names: each of its services that
+    // runs a Shop image runs the one this overlay names.
+    let compose = parse_all(&root().join("docker-compose.yml")).remove(0);
+    let names: BTreeSet<_> = services().iter().map(|s| s.name).collect();
+    let mut in_compose = 0;
+    for (name, definition) in compose["services"].as_mapping().expect("services") {
+        let (name, image) = (str_of(name), str_of(&definition["image"]));
+        if image.starts_with("shop-") {
+            assert!(names.contains(name), "compose runs {image} as {name}");
+            assert_eq!(image, format!("shop-{name}:dev"), "compose service {name}");
+            in_compose += 1;
+        }
+    }
+    assert!(in_compose >= 1, "docker-compose.yml runs the Shop images");
+}
+
+#[test]
+fn the_dev_overlay_uses_the_dev_identity_and_consistent_database_roles() {
+    let tree = overlay("dev");
+    let auth = &tree.config_maps["shop-auth"];
+    assert_eq!(auth["issuer"], shop_api::auth::DEV_ISSUER);
+    assert_eq!(auth["audience"], shop_api::auth::DEV_AUDIENCE);
+    assert_eq!(
+        auth["jwt-public.pem"],
+        read(&root().join("dev/keys/dev-public.pem")),
+        "k8s/overlays/dev/dev-public.pem is a copy of dev/keys/dev-public.pem"
+    );
+    let postgres = &tree.secrets["postgres"];
+    let init = &tree.config_maps["postgres-init"]["init-databases.sh"];
+    let names: Vec<_> = services().iter().map(|s| s.name).collect();
+    assert!(
+        init.contains(&format!("for service in {}; do", names.join(" "))),
+        "init-databases.sh creates a role and a database for each service"
+    );
+    for service in services() {
+        let (env, _) = environment(
+            &tree,
+            service.name,
+            container(tree.deployment(service.name), service.name),
+        );
+        let url = &env["DATABASE_URL"];
+        let password = &postgres[&format!("{}_DB_PASSWORD", service.name.to_uppercase())];
+        let expected = format!("postgres://{0}:{password}@postgres:5432/{0}", service.name);
+        assert_eq!(
+            url, &expected,
+            "{}: its own role and database",
+            service.name
+        );
+    }
+}
+
+/// A peer in a NetworkPolicy rule or a call: a workload of the namespace, an
+/// external peer, or an address range.
+type Peer = String;
+/// (from, to, protocol, port).
+type Edge = (Peer, Peer, String, u16);
+
+fn peers(tree: &Tree, rule_peers: &[Value]) -> Vec<Peer> {
+    let workloads = tree.workloads();
+    let mut out = Vec::new();
+    for peer in rule_peers {
+        if !peer["ipBlock"].is_null() {
+            out.push(format!("ipBlock:{}", str_of(&peer["ipBlock"]["cidr"])));
+            continue;
+        }
+        let pods = labels(&peer["podSelector"]["matchLabels"]);
+        if peer["namespaceSelector"].is_null() {
+            out.extend(
+                workloads
+                    .iter()
+                    .filter(|(_, labels, _)| selects(&pods, labels))
+                    .map(|(name, _, _)| name.clone()),
+            );
+        } else {
+            let ns = labels(&peer["namespaceSelector"]["matchLabels"]);
+            let found: Vec<_> = EXTERNALS
+                .iter()
+                .filter(|e| {
+                    let ns_labels = BTreeMap::from([(
+                        "kubernetes.io/metadata.name".to_owned(),
+                        e.namespace.to_owned(),
+                    )]);
+                    let pod_labels = BTreeMap::from([(e.label.0.to_owned(), e.label.1.to_owned())]);
+                    selects(&ns, &ns_labels) && !pods.is_empty() && selects(&pods, &pod_labels)
+                })
+                .collect();
+            assert_eq!(found.len(), 1, "an unknown or too wide peer: {peer:?}");
+            out.push(found[0].id.to_owned());
+        }
+    }
+    out
+}
+
+/// What the NetworkPolicies allow, per direction: (ingress, egress) edges.
+fn allowed(tree: &Tree) -> (BTreeSet<Edge>, BTreeSet<Edge>) {
+    let workloads = tree.workloads();
+    let (mut ingress, mut egress) = (BTreeSet::new(), BTreeSet::new());
+    let mut guarded = (BTreeSet::new(), BTreeSet::new());
+    for policy in tree.all("NetworkPolicy") {
+        let name = str_of(&policy["metadata"]["name"]);
+        let selector = labels(&policy["spec"]["podSelector"]["matchLabels"]);
+        let selected: Vec<_> = workloads
+            .iter()
+            .filter(|(_, pod, _)| selects(&selector, pod))
+            .map(|(n, _, _)| n.clone())
+            .collect();
+        let types: Vec<_> = seq(&policy["spec"]["policyTypes"])
+            .iter()
+            .map(str_of)
+            .collect();
+        for (kind, key, edges, guard) in [
+            ("Ingress", "ingress", &mut ingress, &mut guarded.0),
+            ("Egress", "egress", &mut egress, &mut guarded.1),
+        ] {
+            if !types.contains(&kind) {
+                continue;
+            }
+            guard.extend(selected.iter().cloned());
+            for rule in seq(&policy["spec"][key]) {
+                let side = if kind == "Ingress" { "from" } else { "to" };
+                assert!(
+                    !rule[side].is_null() && !rule["ports"].is_null(),
+                    "{name}: every rule names its peers and ports"
+                );
+                let others = peers(tree, seq(&rule[side]));
+                for port in seq(&rule["ports"]) {
+                    let number = port["port"]
+                        .as_u64()
+                        .unwrap_or_else(|| panic!("{name}: ports are numbers"))
+                        as u16;
+                    let protocol = str_of(&port["protocol"]).to_owned();
+                    for own in &selected {
+                        for other in &others {
+                            let (from, to) = if kind == "Ingress" {
+                                (other.clone(), own.clone())
+                            } else {
+                                (own.clone(), other.clone())
+                            };
+                            edges.insert((from, to, protocol.clone(), number));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Without a policy of that type, a pod is open in that direction.
+    for (name, _, _) in &workloads {
+        assert!(
+            guarded.0.contains(name),
+            "{name}: no ingress policy selects it"
+        );
+        assert!(
+            guarded.1.contains(name),
+            "{name}: no egress policy selects it"
+        );
+    }
+    (ingress, egress)
+}
+
+/// Where a URL variable points: a workload of the namespace (through its
+/// Service) or an external peer, and the pod port.
+fn destination(tree: &Tree, url: &str) -> (Peer, u16) {
+    let authority = url
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(url)
+        .split('/')
+        .next()
+        .unwrap();
+    let authority = authority.rsplit('@').next().unwrap();
+    let (host, port) = authority.rsplit_once(':').expect("URLs name their port");
+    let port: u16 = port.parse().unwrap();
+    if let Some((name, namespace)) = host.split_once('.') {
+        let e = EXTERNALS
+            .iter()
+            .find(|e| e.namespace == namespace && e.label.1 == name)
+            .unwrap_or_else(|| panic!("{url}: unknown external service"));
+        return (e.id.to_owned(), port);
+    }
+    let svc = tree.one("Service", host);
+    let svc_port = seq(&svc["spec"]["ports"])
+        .iter()
+        .find(|p| p["port"].as_u64() == Some(port as u64))
+        .unwrap_or_else(|| panic!("{url}: Service {host} has no port {port}"));
+    let selector = labels(&svc["spec"]["selector"]);
+    let (workload, _, pod) = tree
+        .workloads()
+        .into_iter()
+        .find(|(_, labels, _)| selects(&selector, labels))
+        .unwrap_or_else(|| panic!("{url}: Service {host} selects no pods"));
+    let c = &seq(&pod["containers"])[0];
+    (workload, container_port(c, str_of(&svc_port["targetPort"])))
+}
+
+#[test]
+fn network_policies_allow_exactly_the_calls_the_code_makes() {
+    let tree = overlay("dev");
+    let tcp = |from: &str, to: &str, port: u16| -> Edge {
+        (from.to_owned(), to.to_owned(), "TCP".to_owned(), port)
+    };
+    let mut calls = BTreeSet::new();
+    // Every pod resolves names.
+    for (name, _, _) in tree.workloads() {
+        for protocol in ["UDP", "TCP"] {
+            calls.insert((name.clone(), "dns".to_owned(), protocol.to_owned(), 53));
+        }
+    }
+    // Each service calls what its URL variables name: its database, its
+    // trace collector, the services it depends on.
+    for service in services() {
+        let (env, _) = environment(
+            &tree,
+            service.name,
+            container(tree.deployment(service.name), service.name),
+        );
+        for (name, value) in &env {
+            if name.ends_with("_URL") || name == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+                let (to, port) = destination(&tree, value);
+                calls.insert(tcp(service.name, &to, port));
+            }
+        }
+    }
+    let (ingress, egress) = allowed(&tree);
+
+    // Egress: exactly the calls.
+    let missing: Vec<_> = calls.difference(&egress).collect();
+    let extra: Vec<_> = egress.difference(&calls).collect();
+    assert!(
+        missing.is_empty(),
+        "egress not allowed for calls: {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "egress allowed beyond the calls: {extra:?}"
+    );
+
+    // Ingress: the in-namespace calls, plus the ingress controller to each
+    // service the Ingress routes to, plus Prometheus to each scrape port.
+    let workload_names: BTreeSet<_> = tree.workloads().into_iter().map(|w| w.0).collect();
+    let mut expected: BTreeSet<Edge> = calls
+        .iter()
+        .filter(|(_, to, _, _)| workload_names.contains(to))
+        .cloned()
+        .collect();
+    let ingress_object = tree.one("Ingress", "shop");
+    for rule in seq(&ingress_object["spec"]["rules"]) {
+        for path in seq(&rule["http"]["paths"]) {
+            let backend = &path["backend"]["service"];
+            let svc = tree.one("Service", str_of(&backend["name"]));
+            let port = seq(&svc["spec"]["ports"])
+                .iter()
+                .find(|p| p["name"] == backend["port"]["name"])
+                .expect("the backend port exists");
+            let url = format!(
+                "http://{}:{}",
+                str_of(&backend["name"]),
+                port["port"].as_u64().unwrap()
+            );
+            let (to, port) = destination(&tree, &url);
+            expected.insert(tcp("ingress-controller", &to, port));
+        }
+    }
+    for service in services() {
+        let annotations =
+            &tree.deployment(service.name)["spec"]["template"]["metadata"]["annotations"];
+        let port: u16 = str_of(&annotations["prometheus.io/port"]).parse().unwrap();
+        expected.insert(tcp("prometheus", service.name, port));
+    }
+    let missing: Vec<_> = expected.difference(&ingress).collect();
+    let extra: Vec<_> = ingress.difference(&expected).collect();
+    assert!(
+        missing.is_empty(),
+        "ingress not allowed for calls: {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "ingress allowed beyond the calls: {extra:?}"
+    );
+
+    // The prod overlay swaps the database peer of each egress policy for an
+    // address range by position: the first rule must be the database.
+    for service in services() {
+        let policy = tree.one("NetworkPolicy", &format!("{}-egress", service.name));
+        let first = &seq(&policy["spec"]["egress"])[0];
+        assert_eq!(
+            first["ports"][0]["port"].as_u64(),
+            Some(5432),
+            "{}",
+            service.name
+        );
+    }
+}
+
+#[test]
+fn the_ingress_routes_only_public_paths() {
+    let tree = overlay("dev");
+    let ingress = tree.one("Ingress", "shop");
+    let mut routes = BTreeMap::new();
+    for rule in seq(&ingress["spec"]["rules"]) {
+        for path in seq(&rule["http"]["paths"]) {
+            assert_eq!(str_of(&path["pathType"]), "Prefix");
+            let backend = str_of(&path["backend"]["service"]["name"]).to_owned();
+            assert_eq!(str_of(&path["backend"]["service"]["port"]["name"]), "http");
+            routes.insert(str_of(&path["path"]).to_owned(), backend);
+        }
+    }
+    let expected = BTreeMap::from([
+        ("/v1/products".to_owned(), "product".to_owned()),
+        ("/v1/cart".to_owned(), "cart".to_owned()),
+        ("/v1/orders".to_owned(), "order".to_owned()),
+    ]);
+    assert_eq!(routes, expected);
+
+    // `Prefix` matches whole path segments.
+    let routed = |path: &str| {
+        routes
+            .iter()
+            .find(|(prefix, _)| path == prefix.as_str() || path.starts_with(&format!("{prefix}/")))
+    };
+    // What each service serves, from its OpenAPI document.
+    for service in services() {
+        let Loader::Crate { paths, .. } = service.load else {
+            continue;
+        };
+        let service = service.name;
+        for path in paths() {
+            let route = routed(&path).map(|(_, backend)| backend.as_str());
+            if path.starts_with("/internal/") {
+                assert_eq!(route, None, "{path} must not be routed");
+            } else {
+                assert_eq!(route, Some(service), "{path} is routed to {service}");
+            }
+        }
+    }
+}
