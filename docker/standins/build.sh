@@ -78,7 +78,10 @@ build() { # NAME -- mmdebstrap args -- docker import --change args
 # Rust builder: Debian minbase, a C toolchain for crates that build C (ring),
 # and this machine's Rust toolchain laid out like the official image
 # (RUSTUP_HOME, CARGO_HOME, cargo on PATH). Only what compiles is copied:
-# no docs, no rust-src, no rust-analyzer.
+# no docs, no rust-src, no rust-analyzer. It also trusts the certificate
+# authorities this machine trusts, so that cargo in a build container
+# reaches crates.io the way the host's cargo does (through a TLS-inspecting
+# proxy, on some CI machines).
 rust_builder() {
   [[ -x $toolchain/bin/cargo ]] || { log "no Rust toolchain at $toolchain"; exit 1; }
   local version
@@ -89,6 +92,7 @@ rust_builder() {
     --customize-hook="cp -a '$toolchain/lib' \"\$1/usr/local/rustup/toolchains/$version/\"" \
     --customize-hook="mkdir -p \"\$1/usr/local/rustup/toolchains/$version/bin\" && cp -a '$toolchain/bin/cargo' '$toolchain/bin/rustc' '$toolchain/bin/rustdoc' \"\$1/usr/local/rustup/toolchains/$version/bin/\"" \
     --customize-hook="for b in cargo rustc rustdoc; do ln -s ../../rustup/toolchains/$version/bin/\$b \"\$1/usr/local/cargo/bin/\$b\"; done" \
+    --customize-hook='cp /etc/ssl/certs/ca-certificates.crt "$1"/etc/ssl/certs/ca-certificates.crt' \
     --customize-hook="chroot \"\$1\" /usr/local/cargo/bin/cargo --version" \
     -- \
     'ENV RUSTUP_HOME=/usr/local/rustup' \

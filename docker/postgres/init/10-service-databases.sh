@@ -12,7 +12,7 @@ for name in ${SHOP_DATABASES:-product cart order}; do
   password="${!var:-$name}"
   echo "creating role and database $name"
   # Separate statements: CREATE DATABASE cannot run inside a transaction.
-  psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+  psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname postgres \
     --set name="$name" --set password="$password" <<'SQL'
 CREATE ROLE :"name" LOGIN PASSWORD :'password';
 CREATE DATABASE :"name" OWNER :"name";

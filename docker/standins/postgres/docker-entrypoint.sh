@@ -20,6 +20,7 @@ fi
 
 if [[ ${1:-} == postgres && ! -s $PGDATA/PG_VERSION ]]; then
   : "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
+  export POSTGRES_USER POSTGRES_DB
   if [[ -z ${POSTGRES_PASSWORD:-} ]]; then
     echo "error: POSTGRES_PASSWORD is not set" >&2
     exit 1

