@@ -109,7 +109,7 @@ pub struct Auth {
 struct Inner {
     key: DecodingKey,
     validation: Validation,
-    internal_token: Vec<u8>,
+    internal_token: String,
 }
 
 impl std::fmt::Debug for Auth {
@@ -133,7 +133,7 @@ impl Auth {
             inner: Arc::new(Inner {
                 key,
                 validation,
-                internal_token: config.internal_token.as_bytes().to_vec(),
+                internal_token: config.internal_token.clone(),
             }),
         })
     }
@@ -156,7 +156,12 @@ impl Auth {
     /// time so its bytes cannot be guessed one by one).
     pub fn is_service_token(&self, token: &str) -> bool {
         !self.inner.internal_token.is_empty()
-            && bool::from(token.as_bytes().ct_eq(&self.inner.internal_token))
+            && bool::from(token.as_bytes().ct_eq(self.inner.internal_token.as_bytes()))
+    }
+
+    /// The service credential, for this service's own internal calls.
+    pub fn service_token(&self) -> &str {
+        &self.inner.internal_token
     }
 }
 

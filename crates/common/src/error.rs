@@ -120,6 +120,15 @@ pub async fn normalize(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
+    let is_problem_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    if is_problem_json && resp.extensions().get::<Problem>().is_none() {
+        // A stored problem being replayed verbatim (an idempotent retry):
+        // it already carries the request id of the request that made it.
+        return resp;
+    }
     let (mut parts, body) = resp.into_parts();
     let mut problem = match parts.extensions.remove::<Problem>() {
         Some(problem) => problem,

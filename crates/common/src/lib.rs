@@ -14,6 +14,7 @@ pub mod error;
 pub mod health;
 pub mod http_client;
 pub mod metrics;
+pub mod pagination;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -33,3 +33,30 @@ pub fn user_token(subject: &str) -> String {
 pub fn admin_token() -> String {
     dev::token("admin", true, 3600)
 }
+
+/// A new, empty database on the server `DATABASE_URL` names, migrated with
+/// `migrator`. For tests that need a second service's database beside the
+/// one `#[sqlx::test]` made (the server is a throwaway one under
+/// `cargo xtask test`).
+pub async fn scratch_database(migrator: &sqlx::migrate::Migrator) -> sqlx::PgPool {
+    use std::str::FromStr;
+    let url =
+        std::env::var("DATABASE_URL").expect("DATABASE_URL: run the tests with `cargo xtask test`");
+    let admin = sqlx::postgres::PgConnectOptions::from_str(&url).expect("DATABASE_URL parses");
+    let name = format!("shop_scratch_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect_with(&admin)
+        .await
+        .expect("connect to DATABASE_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create scratch database");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .acquire_timeout(std::time::Duration::from_secs(60))
+        .connect_with(admin.database(&name))
+        .await
+        .expect("connect to scratch database");
+    migrator.run(&pool).await.expect("migrate scratch database");
+    pool
+}

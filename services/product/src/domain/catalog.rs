@@ -1,12 +1,9 @@
-//! Catalog rules: what a valid product is, ETags and list cursors.
+//! Catalog rules: what a valid product is, ETags and list queries.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use shop_api::FieldError;
 use shop_api::Money;
-use shop_api::product::{
-    DEFAULT_PAGE_LIMIT, ListProducts, MAX_PAGE_LIMIT, NewProduct, ProductPatch,
-};
+use shop_api::product::{ListProducts, MAX_PAGE_LIMIT, NewProduct, ProductPatch};
+use shop_common::pagination::{decode_cursor, page_limit};
 use uuid::Uuid;
 
 /// Largest stock one product may carry.
@@ -171,16 +168,6 @@ pub struct ListQuery {
     pub limit: u32,
 }
 
-/// Encodes the keyset position after `id` as an opaque cursor.
-pub fn encode_cursor(id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(id.as_bytes())
-}
-
-fn decode_cursor(cursor: &str) -> Option<Uuid> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    Uuid::from_slice(&bytes).ok()
-}
-
 /// Escapes LIKE wildcards so `q` matches literally.
 pub fn like_pattern(q: &str) -> String {
     let mut out = String::with_capacity(q.len() + 2);
@@ -198,13 +185,10 @@ pub fn like_pattern(q: &str) -> String {
 /// Validates list parameters.
 pub fn list_query(q: &ListProducts) -> Result<ListQuery, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
-    if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
-        errors.push(field(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE_LIMIT}"),
-        ));
-    }
+    let limit = page_limit(q.limit).unwrap_or_else(|e| {
+        errors.push(e);
+        MAX_PAGE_LIMIT
+    });
     if let Some(category) = &q.category {
         check_category(category, &mut errors);
     }
@@ -241,15 +225,13 @@ pub fn list_query(q: &ListProducts) -> Result<ListQuery, Vec<FieldError>> {
             }
         }
     };
-    let after = match &q.cursor {
+    let after = match q.cursor.as_deref().map(decode_cursor) {
         None => None,
-        Some(c) => match decode_cursor(c) {
-            Some(id) => Some(id),
-            None => {
-                errors.push(field("cursor", "is not a cursor this service issued"));
-                None
-            }
-        },
+        Some(Ok(id)) => Some(id),
+        Some(Err(e)) => {
+            errors.push(e);
+            None
+        }
     };
     if errors.is_empty() {
         Ok(ListQuery {
@@ -337,7 +319,7 @@ mod tests {
     fn cursors_round_trip_and_reject_garbage() {
         let id = Uuid::now_v7();
         let q = ListProducts {
-            cursor: Some(encode_cursor(id)),
+            cursor: Some(shop_common::pagination::encode_cursor(id)),
             ..Default::default()
         };
         assert_eq!(list_query(&q).unwrap().after, Some(id));

@@ -6,8 +6,8 @@ pub mod reservations;
 
 use axum::Router;
 use axum::routing::get;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use shop_common::server::BearerAuth;
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,27 +23,6 @@ use crate::AppState;
     )
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                Http::builder()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "service",
-            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
 
 /// The routes with the OpenAPI document they describe.
 pub fn openapi_router() -> OpenApiRouter<AppState> {

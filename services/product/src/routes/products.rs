@@ -41,7 +41,7 @@ pub async fn list(
     let query = catalog::list_query(&query)?;
     let (items, more) = db::list(&state.db, &query).await?;
     let next_cursor = match items.last() {
-        Some(last) if more => Some(catalog::encode_cursor(last.id)),
+        Some(last) if more => Some(shop_common::pagination::encode_cursor(last.id)),
         _ => None,
     };
     Ok(Json(ProductPage { items, next_cursor }))

@@ -1,0 +1,125 @@
+//! Cart lines. Every query is scoped by `user_id`: there is no query that
+//! can touch another user's cart.
+
+use shop_api::Money;
+use shop_api::cart::LineRef;
+use shop_api::product::Product;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::cart::Line;
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    product_id: Uuid,
+    quantity: i32,
+    unit_price_amount: i64,
+    currency: String,
+    name: String,
+    revision: i64,
+}
+
+impl From<Row> for Line {
+    fn from(r: Row) -> Self {
+        Line {
+            product_id: r.product_id,
+            quantity: r.quantity,
+            unit_price: Money::new(r.unit_price_amount, r.currency),
+            name: r.name,
+            revision: r.revision,
+        }
+    }
+}
+
+async fn lines_on(conn: &mut PgConnection, user: &str) -> sqlx::Result<Vec<Line>> {
+    sqlx::query_as::<_, Row>(
+        "SELECT product_id, quantity, unit_price_amount, currency, name, revision FROM cart_lines \
+         WHERE user_id = $1 ORDER BY added_at, product_id",
+    )
+    .bind(user)
+    .fetch_all(conn)
+    .await
+    .map(|rows| rows.into_iter().map(Line::from).collect())
+}
+
+/// The user's lines, oldest first.
+pub async fn lines(db: &PgPool, user: &str) -> sqlx::Result<Vec<Line>> {
+    lines_on(&mut *db.acquire().await?, user).await
+}
+
+/// Sets a line's quantity (adding the line if new) after `check` approves
+/// it against the user's current lines. The user's carts are serialized by
+/// an advisory lock, so two concurrent adds cannot both pass the 50-line
+/// limit.
+pub async fn set_quantity<E>(
+    db: &PgPool,
+    user: &str,
+    product: &Product,
+    quantity: i32,
+    check: impl FnOnce(&[Line]) -> Result<(), E>,
+) -> sqlx::Result<Result<Line, E>> {
+    let mut tx = db.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    let existing = lines_on(&mut tx, user).await?;
+    if let Err(e) = check(&existing) {
+        return Ok(Err(e));
+    }
+    let row = sqlx::query_as::<_, Row>(
+        "INSERT INTO cart_lines (user_id, product_id, quantity, unit_price_amount, currency, name) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (user_id, product_id) DO UPDATE SET \
+           quantity = EXCLUDED.quantity, unit_price_amount = EXCLUDED.unit_price_amount, \
+           currency = EXCLUDED.currency, name = EXCLUDED.name, \
+           revision = nextval('cart_line_revisions'), updated_at = now() \
+         RETURNING product_id, quantity, unit_price_amount, currency, name, revision",
+    )
+    .bind(user)
+    .bind(product.id)
+    .bind(quantity)
+    .bind(product.price.amount)
+    .bind(&product.price.currency)
+    .bind(&product.name)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(row.into()))
+}
+
+/// Removes one line; true when it existed.
+pub async fn remove(db: &PgPool, user: &str, product_id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM cart_lines WHERE user_id = $1 AND product_id = $2")
+        .bind(user)
+        .bind(product_id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Empties the cart.
+pub async fn clear(db: &PgPool, user: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM cart_lines WHERE user_id = $1")
+        .bind(user)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Removes exactly the lines a checkout read: a line changed since (another
+/// revision) stays. Returns how many went.
+pub async fn remove_revisions(db: &PgPool, user: &str, refs: &[LineRef]) -> sqlx::Result<u64> {
+    let ids: Vec<Uuid> = refs.iter().map(|r| r.product_id).collect();
+    let revisions: Vec<i64> = refs.iter().map(|r| r.revision).collect();
+    let done = sqlx::query(
+        "DELETE FROM cart_lines c USING unnest($2::uuid[], $3::int8[]) AS r(product_id, revision) \
+         WHERE c.user_id = $1 AND c.product_id = r.product_id AND c.revision = r.revision",
+    )
+    .bind(user)
+    .bind(&ids)
+    .bind(&revisions)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,3 @@
+//! The cart service's SQL.
+
+pub mod lines;

@@ -1,0 +1,3 @@
+//! The cart's rules, free of HTTP and SQL.
+
+pub mod cart;
