@@ -46,7 +46,7 @@ struct Service {
 }
 
 /// A service crate's `Config::from_env` (returning its HTTP part, or every
-/// error) and `routes::openapi()`.
+/// error) and the paths of `routes::openapi_router()`.
 macro_rules! config_of {
     ($krate:ident) => {
         Loader::Crate {
@@ -54,7 +54,10 @@ macro_rules! config_of {
                 let config = $krate::Config::from_env(&mut env);
                 env.finish(config).map(|c| c.http)
             },
-            paths: || $krate::routes::openapi().paths.paths.into_keys().collect(),
+            paths: || {
+                let (_, document) = $krate::routes::openapi_router().split_for_parts();
+                document.paths.paths.into_keys().collect()
+            },
         }
     };
 }
@@ -68,7 +71,7 @@ fn services() -> Vec<Service> {
         },
         Service {
             name: "cart",
-            load: Loader::Platform,
+            load: config_of!(cart),
         },
         Service {
             name: "order",
@@ -103,13 +106,20 @@ const PLATFORM_CONFIG_SOURCES: &[&str] = &[
     "crates/common/src/telemetry.rs",
 ];
 
-/// Variables the code reads that a Deployment leaves unset on purpose,
-/// because it sets the alternative.
-const UNSET_ALTERNATIVES: &[(&str, &str)] = &[
-    ("AUTH_JWT_PUBLIC_KEY_FILE", "AUTH_JWT_PUBLIC_KEY"),
+/// Variables the code reads that a Deployment leaves unset on purpose, and
+/// why.
+const UNSET_ON_PURPOSE: &[(&str, &str)] = &[
+    (
+        "AUTH_JWT_PUBLIC_KEY_FILE",
+        "AUTH_JWT_PUBLIC_KEY is set from the shop-auth ConfigMap instead",
+    ),
     (
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT is set instead",
+    ),
+    (
+        "ORDER_FAULT_POINT",
+        "fault injection for the crash-recovery tests, never in a deployment",
     ),
 ];
 
@@ -534,20 +544,12 @@ fn deployments_set_exactly_the_variables_the_code_reads() {
         let set: BTreeSet<_> = env.keys().cloned().collect();
 
         for name in &read_by_code {
-            let alternative = UNSET_ALTERNATIVES.iter().find(|(n, _)| n == name);
-            match alternative {
-                Some((_, instead)) => assert!(
-                    set.contains(*instead),
-                    "{}: sets neither {name} nor {instead}",
-                    service.name
-                ),
-                None => assert!(
-                    set.contains(name),
-                    "{}: the code reads {name}; set it in k8s/base/{}",
-                    service.name,
-                    service.name
-                ),
-            }
+            assert!(
+                set.contains(name) || UNSET_ON_PURPOSE.iter().any(|(n, _)| n == name),
+                "{}: the code reads {name}; set it in k8s/base/{}",
+                service.name,
+                service.name
+            );
         }
         // The other way round: a variable nobody reads is a typo or a leftover.
         let referenced: BTreeSet<_> = seq(&container(deployment, service.name)["env"])
@@ -560,12 +562,23 @@ fn deployments_set_exactly_the_variables_the_code_reads() {
                     .collect::<Vec<_>>()
             })
             .collect();
+        // A variable whose name is built at run time (a peer's `PRODUCT_*`
+        // settings) counts as read when a bad value of it is refused.
+        let refused = |name: &str| {
+            let mut bad = env.clone();
+            bad.insert(name.to_owned(), "\u{1}not-a-value".to_owned());
+            match service.load(Env::from_map(bad.into_iter().collect())) {
+                Ok(_) => false,
+                Err(e) => e.0.iter().any(|line| line.contains(name)),
+            }
+        };
         for name in &set {
             let known = read_by_code.contains(name)
                 // Read by the OpenTelemetry SDK itself.
                 || name.starts_with("OTEL_")
                 // Only there to be interpolated into another variable.
                 || referenced.contains(name)
+                || refused(name)
                 // Service URLs of a crate not in the workspace yet.
                 || (!own && name.ends_with("_URL"));
             assert!(known, "{}: sets {name}, which no code reads", service.name);
