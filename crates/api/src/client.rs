@@ -351,11 +351,15 @@ impl CartClient {
 
 impl OrderClient {
     /// `POST /v1/orders` with an `Idempotency-Key`: check out the whole cart.
-    pub async fn checkout(&self, idempotency_key: &str) -> Result<Tagged<Order>, ClientError> {
+    pub async fn checkout(
+        &self,
+        idempotency_key: &str,
+        body: &Checkout,
+    ) -> Result<Tagged<Order>, ClientError> {
         let req = self
             .request(Method::POST, "/v1/orders")
             .header(IDEMPOTENCY_KEY, idempotency_key)
-            .json(&Checkout {});
+            .json(body);
         self.call(req, Idempotent).await
     }
 

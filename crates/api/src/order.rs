@@ -12,12 +12,16 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Longest idempotency key accepted.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
-/// Body of `POST /v1/orders`: the checkout takes the caller's whole cart, so
-/// the body is an empty object. Unknown fields (a price, a user id, a
-/// status) are refused with 422: the server owns them.
+/// Body of `POST /v1/orders`: the checkout takes the caller's whole cart at
+/// current prices, so the body only carries an optional note. Unknown fields
+/// (a price, a user id, a status) are refused with 422: the server owns them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Checkout {}
+pub struct Checkout {
+    /// A note for the order, at most 500 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -74,6 +78,8 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Why a failed order failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,

@@ -1,0 +1,112 @@
+//! The order service's configuration: the platform's settings plus its own.
+
+use std::time::Duration;
+
+use shop_common::auth::AuthConfig;
+use shop_common::config::Env;
+use shop_common::db::DbConfig;
+use shop_common::http_client::PeerConfig;
+use shop_common::server::HttpConfig;
+use shop_common::telemetry::TelemetryConfig;
+
+use crate::fault::FaultPoint;
+
+/// Everything the service reads from the environment at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub db: DbConfig,
+    pub auth: AuthConfig,
+    pub telemetry: TelemetryConfig,
+    pub settings: Settings,
+}
+
+/// Settings of the order service itself.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `PRODUCT_URL`, `CART_URL`.
+    pub product_url: String,
+    pub cart_url: String,
+    /// Timeouts, retries and breakers (`PRODUCT_*`, `CART_*`).
+    pub product_peer: PeerConfig,
+    pub cart_peer: PeerConfig,
+    /// How often the recovery worker runs (`RECOVERY_INTERVAL_MS`, 5000).
+    pub recovery_interval: Duration,
+    /// A pending order older than this is the worker's to finish
+    /// (`RECOVERY_AFTER_MS`, 30000). It must exceed the longest a checkout
+    /// request can take, so the worker never races a live request.
+    pub recovery_after: Duration,
+    /// TEST ONLY: `ORDER_FAULT_POINT` makes the process exit abruptly at a
+    /// saga step. Off unless set.
+    pub fault_point: Option<FaultPoint>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            product_url: "http://product:8080".into(),
+            cart_url: "http://cart:8080".into(),
+            product_peer: PeerConfig::default(),
+            cart_peer: PeerConfig::default(),
+            recovery_interval: Duration::from_secs(5),
+            recovery_after: Duration::from_secs(30),
+            fault_point: None,
+        }
+    }
+}
+
+fn url(env: &mut Env, name: &str) -> String {
+    let url: String = env.required(name);
+    if !url.is_empty() {
+        env.check(
+            url.starts_with("http://") || url.starts_with("https://"),
+            name,
+            "must be an http:// or https:// URL",
+        );
+    }
+    url
+}
+
+impl Config {
+    /// Reads and validates every variable; see `docs/configuration.md`.
+    pub fn from_env(env: &mut Env) -> Self {
+        let d = Settings::default();
+        let http = HttpConfig::from_env(env);
+        let recovery_after = env.millis("RECOVERY_AFTER_MS", d.recovery_after.as_millis() as u64);
+        env.check(
+            recovery_after > http.request_timeout,
+            "RECOVERY_AFTER_MS",
+            "must be longer than REQUEST_TIMEOUT_MS, or the worker could race a live checkout",
+        );
+        let fault_point = match env.raw("ORDER_FAULT_POINT").map(str::to_owned) {
+            None => None,
+            Some(raw) => {
+                let parsed = raw.parse::<FaultPoint>();
+                env.check(
+                    parsed.is_ok(),
+                    "ORDER_FAULT_POINT",
+                    "must be after_reserve, after_commit or after_confirm",
+                );
+                parsed.ok()
+            }
+        };
+        Self {
+            http,
+            db: DbConfig::from_env(env),
+            auth: AuthConfig::from_env(env),
+            telemetry: TelemetryConfig::from_env(env),
+            settings: Settings {
+                product_url: url(env, "PRODUCT_URL"),
+                cart_url: url(env, "CART_URL"),
+                product_peer: PeerConfig::from_env(env, "PRODUCT", d.product_peer),
+                cart_peer: PeerConfig::from_env(env, "CART", d.cart_peer),
+                recovery_interval: env.millis(
+                    "RECOVERY_INTERVAL_MS",
+                    d.recovery_interval.as_millis() as u64,
+                ),
+                recovery_after,
+                fault_point,
+            },
+        }
+    }
+}

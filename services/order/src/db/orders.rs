@@ -1,0 +1,400 @@
+//! Orders, their lines, stored answers and recovery claims.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use shop_api::Money;
+use shop_api::cart::{LineRef, StoredLine};
+use shop_api::order::{Order, OrderLine, OrderStatus};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// What `begin` found.
+#[derive(Debug)]
+pub enum Begin {
+    /// A new pending order: this request runs the saga.
+    Started,
+    /// The key was used before.
+    Existing(Existing),
+}
+
+/// An earlier order under the same key.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Existing {
+    pub request_body: String,
+    pub response_status: Option<i32>,
+    pub response_body: Option<String>,
+}
+
+/// Records a pending order under (user, key), unless the key is taken.
+pub async fn begin(
+    db: &PgPool,
+    id: Uuid,
+    user: &str,
+    key: &str,
+    body: &str,
+    note: Option<&str>,
+) -> sqlx::Result<Begin> {
+    let inserted = sqlx::query(
+        "INSERT INTO orders (id, user_id, idempotency_key, request_body, note, status) \
+         VALUES ($1, $2, $3, $4, $5, 'pending') ON CONFLICT (user_id, idempotency_key) DO NOTHING",
+    )
+    .bind(id)
+    .bind(user)
+    .bind(key)
+    .bind(body)
+    .bind(note)
+    .execute(db)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Begin::Started);
+    }
+    let existing = sqlx::query_as::<_, Existing>(
+        "SELECT request_body, response_status, response_body FROM orders \
+         WHERE user_id = $1 AND idempotency_key = $2",
+    )
+    .bind(user)
+    .bind(key)
+    .fetch_optional(db)
+    .await?;
+    match existing {
+        Some(e) => Ok(Begin::Existing(e)),
+        // The key was freed between our insert and select (a transient
+        // failure finished just then): try once more.
+        None => Box::pin(begin(db, id, user, key, body, note)).await,
+    }
+}
+
+/// Saves the cart lines the checkout read.
+pub async fn save_lines(db: &PgPool, order: Uuid, lines: &[StoredLine]) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
+    let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
+    let revisions: Vec<i64> = lines.iter().map(|l| l.revision).collect();
+    sqlx::query(
+        "INSERT INTO order_lines (order_id, product_id, quantity, cart_revision) \
+         SELECT $1, * FROM unnest($2::uuid[], $3::int4[], $4::int8[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(order)
+    .bind(&ids)
+    .bind(&quantities)
+    .bind(&revisions)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The lines as (product, quantity) and the cart references to remove.
+pub async fn lines(db: &PgPool, order: Uuid) -> sqlx::Result<Vec<(Uuid, i32, i64)>> {
+    sqlx::query_as("SELECT product_id, quantity, cart_revision FROM order_lines WHERE order_id = $1 ORDER BY product_id")
+        .bind(order)
+        .fetch_all(db)
+        .await
+}
+
+/// Marks a pending order failed. With `answer`, that answer is stored and
+/// replayed for the key; without, the key is freed so a retry starts over
+/// (used when the failure was transient). False if the order was no longer
+/// pending (someone else resolved it).
+pub async fn fail(
+    db: &PgPool,
+    order: Uuid,
+    reason: &str,
+    answer: Option<(u16, &str)>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE orders SET status = 'failed', failure_reason = $2, \
+           response_status = $3, response_body = $4, \
+           idempotency_key = CASE WHEN $3::int4 IS NULL THEN NULL ELSE idempotency_key END, \
+           updated_at = now() \
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(order)
+    .bind(reason)
+    .bind(answer.map(|(s, _)| i32::from(s)))
+    .bind(answer.map(|(_, b)| b))
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Confirms a pending order with the reservation's prices and stores the
+/// 201 answer, in one transaction. Returns the order, or `None` when it was
+/// no longer pending.
+pub async fn confirm(
+    db: &PgPool,
+    order: Uuid,
+    lines: &[OrderLine],
+    total: Option<&Money>,
+) -> sqlx::Result<Option<Order>> {
+    let mut tx = db.begin().await?;
+    let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
+    let prices: Vec<i64> = lines.iter().map(|l| l.unit_price.amount).collect();
+    let currencies: Vec<String> = lines
+        .iter()
+        .map(|l| l.unit_price.currency.clone())
+        .collect();
+    let confirmed = sqlx::query(
+        "UPDATE orders SET status = 'confirmed', total_amount = $2, currency = $3, \
+           cart_cleanup_pending = true, updated_at = now() \
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(order)
+    .bind(total.map(|t| t.amount))
+    .bind(total.map(|t| t.currency.clone()))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !confirmed {
+        return Ok(None);
+    }
+    sqlx::query(
+        "UPDATE order_lines o SET unit_price_amount = p.amount, currency = p.currency \
+         FROM unnest($2::uuid[], $3::int8[], $4::text[]) AS p(product_id, amount, currency) \
+         WHERE o.order_id = $1 AND o.product_id = p.product_id",
+    )
+    .bind(order)
+    .bind(&ids)
+    .bind(&prices)
+    .bind(&currencies)
+    .execute(&mut *tx)
+    .await?;
+    let confirmed = get_on(&mut tx, order)
+        .await?
+        .expect("updated in this transaction");
+    let body = serde_json::to_string(&confirmed).expect("serializable");
+    sqlx::query("UPDATE orders SET response_status = 201, response_body = $2 WHERE id = $1")
+        .bind(order)
+        .bind(body)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(confirmed))
+}
+
+/// The stored answer of an order.
+pub async fn answer(db: &PgPool, order: Uuid) -> sqlx::Result<Option<(i32, String)>> {
+    let row: Option<(Option<i32>, Option<String>)> =
+        sqlx::query_as("SELECT response_status, response_body FROM orders WHERE id = $1")
+            .bind(order)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.and_then(|(s, b)| Some((s?, b?))))
+}
+
+#[derive(sqlx::FromRow)]
+struct Head {
+    id: Uuid,
+    status: String,
+    note: Option<String>,
+    failure_reason: Option<String>,
+    total_amount: Option<i64>,
+    currency: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LineRow {
+    order_id: Uuid,
+    product_id: Uuid,
+    quantity: i32,
+    unit_price_amount: Option<i64>,
+    currency: Option<String>,
+}
+
+const HEAD: &str =
+    "id, status, note, failure_reason, total_amount, currency, created_at, updated_at";
+
+fn assemble(heads: Vec<Head>, lines: Vec<LineRow>) -> Vec<Order> {
+    heads
+        .into_iter()
+        .map(|h| Order {
+            id: h.id,
+            status: OrderStatus::parse(&h.status).unwrap_or(OrderStatus::Failed),
+            lines: lines
+                .iter()
+                .filter(|l| l.order_id == h.id)
+                .filter_map(|l| {
+                    let unit_price = Money::new(l.unit_price_amount?, l.currency.clone()?);
+                    Some(OrderLine {
+                        product_id: l.product_id,
+                        quantity: l.quantity,
+                        line_total: Money::new(
+                            unit_price.amount.saturating_mul(i64::from(l.quantity)),
+                            unit_price.currency.clone(),
+                        ),
+                        unit_price,
+                    })
+                })
+                .collect(),
+            total: h
+                .total_amount
+                .zip(h.currency)
+                .map(|(a, c)| Money::new(a, c)),
+            note: h.note,
+            failure_reason: h.failure_reason,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
+        })
+        .collect()
+}
+
+async fn lines_of(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<LineRow>> {
+    sqlx::query_as::<_, LineRow>(
+        "SELECT order_id, product_id, quantity, unit_price_amount, currency FROM order_lines \
+         WHERE order_id = ANY($1) ORDER BY product_id",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
+async fn get_on(conn: &mut sqlx::PgConnection, order: Uuid) -> sqlx::Result<Option<Order>> {
+    let head = sqlx::query_as::<_, Head>(sqlx::AssertSqlSafe(format!(
+        "SELECT {HEAD} FROM orders WHERE id = $1"
+    )))
+    .bind(order)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(head) = head else { return Ok(None) };
+    let lines = lines_of(conn, &[order]).await?;
+    Ok(assemble(vec![head], lines).pop())
+}
+
+/// One of the user's orders; another user's is `None`, exactly like a
+/// missing one.
+pub async fn get(db: &PgPool, user: &str, order: Uuid) -> sqlx::Result<Option<Order>> {
+    let mut conn = db.acquire().await?;
+    let owned: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM orders WHERE id = $1 AND user_id = $2")
+            .bind(order)
+            .bind(user)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match owned {
+        Some(id) => get_on(&mut conn, id).await,
+        None => Ok(None),
+    }
+}
+
+/// A page of the user's orders, newest first, and whether more follow.
+pub async fn list(
+    db: &PgPool,
+    user: &str,
+    before: Option<Uuid>,
+    limit: u32,
+) -> sqlx::Result<(Vec<Order>, bool)> {
+    let mut conn = db.acquire().await?;
+    let mut heads = sqlx::query_as::<_, Head>(sqlx::AssertSqlSafe(format!(
+        "SELECT {HEAD} FROM orders WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2) \
+         ORDER BY id DESC LIMIT $3"
+    )))
+    .bind(user)
+    .bind(before)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&mut *conn)
+    .await?;
+    let more = heads.len() > limit as usize;
+    heads.truncate(limit as usize);
+    let ids: Vec<Uuid> = heads.iter().map(|h| h.id).collect();
+    let lines = lines_of(&mut conn, &ids).await?;
+    Ok((assemble(heads, lines), more))
+}
+
+/// Outcome of a cancellation request.
+#[derive(Debug)]
+pub enum Cancel {
+    /// Cancelled now or before; the stock release may still be pending.
+    Cancelled,
+    NotFound,
+    /// Pending or failed orders cannot be cancelled.
+    NotCancellable,
+}
+
+/// Cancels a confirmed order of the user's and marks its stock for release.
+pub async fn cancel(db: &PgPool, user: &str, order: Uuid) -> sqlx::Result<Cancel> {
+    let status: Option<String> = sqlx::query_scalar(
+        "UPDATE orders o SET status = CASE WHEN o.status = 'confirmed' THEN 'cancelled' ELSE o.status END, \
+           stock_release_pending = o.stock_release_pending OR o.status = 'confirmed', \
+           updated_at = CASE WHEN o.status = 'confirmed' THEN now() ELSE o.updated_at END \
+         WHERE o.id = $1 AND o.user_id = $2 RETURNING o.status",
+    )
+    .bind(order)
+    .bind(user)
+    .fetch_optional(db)
+    .await?;
+    Ok(match status.as_deref() {
+        None => Cancel::NotFound,
+        Some("cancelled") => Cancel::Cancelled,
+        Some(_) => Cancel::NotCancellable,
+    })
+}
+
+/// Clears a follow-up flag once its work is done.
+pub async fn done_cart_cleanup(db: &PgPool, order: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE orders SET cart_cleanup_pending = false WHERE id = $1")
+        .bind(order)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// Clears the stock-release flag once product released the reservation.
+pub async fn done_stock_release(db: &PgPool, order: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE orders SET stock_release_pending = false WHERE id = $1")
+        .bind(order)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// The cart lines to remove for a confirmed order.
+pub async fn cart_refs(db: &PgPool, order: Uuid) -> sqlx::Result<Vec<LineRef>> {
+    Ok(lines(db, order)
+        .await?
+        .into_iter()
+        .map(|(product_id, _, revision)| LineRef {
+            product_id,
+            revision,
+        })
+        .collect())
+}
+
+/// Work the recovery worker claimed.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub user_id: String,
+    pub status: String,
+    pub cart_cleanup_pending: bool,
+    pub stock_release_pending: bool,
+}
+
+/// Claims up to `limit` orders needing work for `lease`: pending ones older
+/// than `stale_after` and any with follow-ups pending. Another worker skips
+/// claimed rows until the lease ends, so replicas share the work.
+pub async fn claim(
+    db: &PgPool,
+    stale_after: Duration,
+    lease: Duration,
+    limit: i64,
+) -> sqlx::Result<Vec<Claimed>> {
+    sqlx::query_as::<_, Claimed>(
+        "UPDATE orders SET recovery_lease_until = now() + make_interval(secs => $2) \
+         WHERE id IN ( \
+           SELECT id FROM orders \
+           WHERE ((status = 'pending' AND created_at < now() - make_interval(secs => $1)) \
+                  OR ((cart_cleanup_pending OR stock_release_pending) \
+                      AND updated_at < now() - make_interval(secs => $1))) \
+             AND (recovery_lease_until IS NULL OR recovery_lease_until < now()) \
+           ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, user_id, status, cart_cleanup_pending, stock_release_pending",
+    )
+    .bind(stale_after.as_secs_f64())
+    .bind(lease.as_secs_f64())
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,3 @@
+//! The order service's rules, free of HTTP and SQL.
+
+pub mod order;

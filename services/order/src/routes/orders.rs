@@ -1,0 +1,174 @@
+//! `/v1/orders`: checkout and the caller's orders. Another user's order is
+//! 404 on every route, exactly like one that does not exist.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use shop_api::Problem;
+use shop_api::order::{Checkout, IDEMPOTENCY_KEY, ListOrders, Order, OrderPage};
+use shop_common::auth::User;
+use shop_common::error::PROBLEM_JSON;
+use shop_common::pagination;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::db::orders::{self as db, Cancel};
+use crate::domain::order;
+use crate::error::Error;
+use crate::recovery;
+use crate::saga;
+
+/// The `Idempotency-Key` header, checked before the body is read.
+pub struct IdempotencyKey(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let raw = match parts.headers.get(IDEMPOTENCY_KEY) {
+            None => None,
+            Some(v) => Some(v.to_str().map_err(|_| {
+                Error::BadRequest("Idempotency-Key must be visible ASCII characters".into())
+            })?),
+        };
+        order::validate_key(raw)
+            .map(IdempotencyKey)
+            .map_err(Error::BadRequest)
+    }
+}
+
+/// Check out the caller's whole cart. Safe to retry with the same
+/// `Idempotency-Key`: the first answer is replayed.
+#[utoipa::path(
+    post, path = "/v1/orders", tag = "orders",
+    request_body = Checkout,
+    params(("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per checkout attempt")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Confirmed; Location set. Replays answer the same.", body = Order),
+        (status = 400, description = "Missing or malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Out of stock (stored), or this key is still in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Empty cart or unavailable products (stored), key reused with another body, or invalid body", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A dependency is down: retry with the same key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn checkout(
+    State(state): State<AppState>,
+    user: User,
+    IdempotencyKey(key): IdempotencyKey,
+    Json(body): Json<Checkout>,
+) -> Result<Response, Error> {
+    let answer = saga::checkout(&state, &user.id, &key, &body).await?;
+    let content_type = if answer.is_problem() {
+        PROBLEM_JSON
+    } else {
+        "application/json"
+    };
+    let mut resp = (answer.status, answer.body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(id) = answer
+        .order_id
+        .filter(|_| answer.status == StatusCode::CREATED)
+        && let Ok(v) = HeaderValue::from_str(&format!("/v1/orders/{id}"))
+    {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// The caller's orders, newest first.
+#[utoipa::path(
+    get, path = "/v1/orders", tag = "orders",
+    params(ListOrders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    user: User,
+    Query(query): Query<ListOrders>,
+) -> Result<Json<OrderPage>, Error> {
+    let mut errors = Vec::new();
+    let limit = pagination::page_limit(query.limit).unwrap_or_else(|e| {
+        errors.push(e);
+        1
+    });
+    let before = match query.cursor.as_deref().map(pagination::decode_cursor) {
+        Some(Err(e)) => {
+            errors.push(e);
+            None
+        }
+        Some(Ok(id)) => Some(id),
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let (items, more) = db::list(&state.db, &user.id, before, limit).await?;
+    let next_cursor = match items.last() {
+        Some(last) if more => Some(pagination::encode_cursor(last.id)),
+        _ => None,
+    };
+    Ok(Json(OrderPage { items, next_cursor }))
+}
+
+/// One of the caller's orders.
+#[utoipa::path(
+    get, path = "/v1/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Order),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Order>, Error> {
+    db::get(&state.db, &user.id, id)
+        .await?
+        .map(Json)
+        .ok_or(Error::NotFound("order"))
+}
+
+/// Cancel a confirmed order and return its stock. Idempotent.
+#[utoipa::path(
+    post, path = "/v1/orders/{id}/cancel", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Cancelled (its stock is released now, or by the recovery worker if product is down)", body = Order),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Pending or failed orders cannot be cancelled", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    user: User,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Order>, Error> {
+    match db::cancel(&state.db, &user.id, id).await? {
+        Cancel::NotFound => return Err(Error::NotFound("order")),
+        Cancel::NotCancellable => {
+            return Err(Error::Conflict("only confirmed orders can be cancelled"));
+        }
+        Cancel::Cancelled => {}
+    }
+    recovery::release_stock(&state, id).await;
+    db::get(&state.db, &user.id, id)
+        .await?
+        .map(Json)
+        .ok_or(Error::NotFound("order"))
+}
