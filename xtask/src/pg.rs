@@ -246,8 +246,9 @@ impl DbServer {
             None => service.to_owned(),
         };
         // Separate statements: CREATE DATABASE cannot run in a transaction.
-        self.psql(&format!("CREATE ROLE {name} LOGIN PASSWORD '{name}'"))?;
-        self.psql(&format!("CREATE DATABASE {name} OWNER {name}"))?;
+        // Quoted: `order` is an SQL keyword.
+        self.psql(&format!("CREATE ROLE \"{name}\" LOGIN PASSWORD '{name}'"))?;
+        self.psql(&format!("CREATE DATABASE \"{name}\" OWNER \"{name}\""))?;
         self.created.borrow_mut().push(name.clone());
         let mut url = self.admin_url.clone();
         let _ = url.set_username(&name);
@@ -263,8 +264,8 @@ impl Drop for DbServer {
         // drop what we made.
         if self.cluster.is_none() {
             for name in self.created.borrow().iter() {
-                let _ = self.psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-                let _ = self.psql(&format!("DROP ROLE IF EXISTS {name}"));
+                let _ = self.psql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+                let _ = self.psql(&format!("DROP ROLE IF EXISTS \"{name}\""));
             }
         }
     }
@@ -293,6 +294,8 @@ fn run_cargo_tests(
     for p in packages {
         cmd.args(["-p", p]);
     }
+    // `cargo xtask test -- ARGS` and `cargo xtask test ARGS` mean the same.
+    let extra = extra.strip_prefix(&["--".to_owned()]).unwrap_or(extra);
     let status = cmd
         .args(extra)
         .envs(env.iter().cloned())

@@ -16,7 +16,7 @@ use crate::pg::DbServer;
 pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token-not-for-production-use";
 
 /// Every service, in start order (a service starts after those it calls).
-pub const SERVICES: &[&str] = &["product"];
+pub const SERVICES: &[&str] = &["product", "cart", "order"];
 
 /// Where one service listens.
 #[derive(Debug, Clone)]

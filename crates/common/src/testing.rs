@@ -34,11 +34,18 @@ pub fn admin_token() -> String {
     dev::token("admin", true, 3600)
 }
 
+/// A scratch database: its pool and a URL for processes to connect with.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    pub pool: sqlx::PgPool,
+    pub url: String,
+}
+
 /// A new, empty database on the server `DATABASE_URL` names, migrated with
 /// `migrator`. For tests that need a second service's database beside the
-/// one `#[sqlx::test]` made (the server is a throwaway one under
-/// `cargo xtask test`).
-pub async fn scratch_database(migrator: &sqlx::migrate::Migrator) -> sqlx::PgPool {
+/// one `#[sqlx::test]` made, or a URL to hand to a child process (the server
+/// is a throwaway one under `cargo xtask test`).
+pub async fn scratch_database(migrator: &sqlx::migrate::Migrator) -> Scratch {
     use std::str::FromStr;
     let url =
         std::env::var("DATABASE_URL").expect("DATABASE_URL: run the tests with `cargo xtask test`");
@@ -58,5 +65,44 @@ pub async fn scratch_database(migrator: &sqlx::migrate::Migrator) -> sqlx::PgPoo
         .await
         .expect("connect to scratch database");
     migrator.run(&pool).await.expect("migrate scratch database");
-    pool
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
+    let base = base.split('?').next().unwrap_or(base);
+    Scratch {
+        pool,
+        url: format!("{base}/{name}"),
+    }
+}
+
+/// A router served on a free loopback port until the handle is dropped.
+#[derive(Debug)]
+pub struct Served {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    /// Stops serving (connections are cut, as if the process died).
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `router` on `127.0.0.1:<free port>` (or `addr` when given, to
+/// bring a stopped service back on the same address).
+pub async fn serve(router: axum::Router, addr: Option<std::net::SocketAddr>) -> Served {
+    let listener =
+        tokio::net::TcpListener::bind(addr.unwrap_or_else(|| ([127, 0, 0, 1], 0).into()))
+            .await
+            .expect("bind loopback");
+    let url = format!("http://{}", listener.local_addr().expect("bound"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Served { url, task }
 }
