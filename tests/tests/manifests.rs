@@ -75,7 +75,7 @@ fn services() -> Vec<Service> {
         },
         Service {
             name: "order",
-            load: Loader::Platform,
+            load: config_of!(order),
         },
     ]
 }

@@ -8,6 +8,7 @@
 //!   `SHOP_*_URL` variables (a compose stack, say).
 //! - `cargo xtask dev`: a throwaway PostgreSQL and the services with the demo
 //!   catalog, until Ctrl-C.
+//! - `cargo xtask k8s`: the Kubernetes manifests validated offline.
 //! - `cargo xtask token <subject> [--admin] [--ttl SECS]`: a development
 //!   bearer token.
 
@@ -25,6 +26,8 @@ commands:
   e2e [--against] [ARGS...]           run the end-to-end suite on a local stack, or with
                                       --against on the one SHOP_*_URL names
   dev                                 run the stack locally with the demo catalog
+  k8s                                 validate the Kubernetes manifests offline
+                                      (render, kubernetes-validate, checkov)
   token <subject> [--admin] [--ttl SECS]
                                       print a development bearer token";
 
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Some("dev") => dev::run(),
         Some("e2e") => pg::run_e2e(&args[1..]),
         Some("token") => token::run(&args[1..]),
+        Some("k8s") => script("k8s/validate.sh", &args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -51,6 +55,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs one of the project's bash scripts from the workspace root.
+fn script(path: &str, args: &[String]) -> anyhow::Result<()> {
+    let status = std::process::Command::new("bash")
+        .arg(path)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()?;
+    anyhow::ensure!(status.success(), "{path} failed ({status})");
+    Ok(())
 }
 
 /// The workspace root (xtask lives one level below it).
