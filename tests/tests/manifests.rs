@@ -31,11 +31,6 @@ enum Loader {
         config: fn(Env) -> Result<HttpConfig, ConfigError>,
         paths: fn() -> Vec<String>,
     },
-    /// Only the platform part every service shares (HTTP, database, auth,
-    /// telemetry), for a service whose crate is not in the workspace yet.
-    /// [`a_service_in_the_workspace_is_checked_with_its_own_config`] fails as
-    /// soon as its crate exists, so the stand-in cannot outlive it.
-    Platform,
 }
 
 /// A service as the manifests deploy it.
@@ -80,19 +75,10 @@ fn services() -> Vec<Service> {
     ]
 }
 
-fn platform_config(mut env: Env) -> Result<HttpConfig, ConfigError> {
-    let http = HttpConfig::from_env(&mut env);
-    let _ = shop_common::db::DbConfig::from_env(&mut env);
-    let _ = shop_common::auth::AuthConfig::from_env(&mut env);
-    let _ = shop_common::telemetry::TelemetryConfig::from_env(&mut env);
-    env.finish(http)
-}
-
 impl Service {
     fn load(&self, env: Env) -> Result<HttpConfig, ConfigError> {
         match self.load {
             Loader::Crate { config, .. } => config(env),
-            Loader::Platform => platform_config(env),
         }
     }
 }
@@ -470,10 +456,8 @@ fn a_service_in_the_workspace_is_checked_with_its_own_config() {
             .join("Cargo.toml")
             .exists();
         assert!(
-            !(has_crate && matches!(service.load, Loader::Platform)),
-            "services/{0} exists: add `{0} = {{ path = \"../services/{0}\" }}` to \
-             tests/Cargo.toml [dev-dependencies] and use `load: config_of!({0})` in \
-             services() in tests/tests/manifests.rs",
+            has_crate,
+            "services/{} is deployed but has no crate",
             service.name
         );
     }
@@ -528,12 +512,9 @@ fn deployments_set_exactly_the_variables_the_code_reads() {
             .iter()
             .map(|f| root().join(f))
             .collect();
-        let own = matches!(service.load, Loader::Crate { .. });
-        if own {
-            sources.extend(rust_files(
-                &root().join("services").join(service.name).join("src"),
-            ));
-        }
+        sources.extend(rust_files(
+            &root().join("services").join(service.name).join("src"),
+        ));
         let read_by_code = variables_read(&sources);
         assert!(
             read_by_code.contains("DATABASE_URL"),
@@ -578,9 +559,7 @@ fn deployments_set_exactly_the_variables_the_code_reads() {
                 || name.starts_with("OTEL_")
                 // Only there to be interpolated into another variable.
                 || referenced.contains(name)
-                || refused(name)
-                // Service URLs of a crate not in the workspace yet.
-                || (!own && name.ends_with("_URL"));
+                || refused(name);
             assert!(known, "{}: sets {name}, which no code reads", service.name);
         }
     }
@@ -1137,9 +1116,7 @@ fn the_ingress_routes_only_public_paths() {
     };
     // What each service serves, from its OpenAPI document.
     for service in services() {
-        let Loader::Crate { paths, .. } = service.load else {
-            continue;
-        };
+        let Loader::Crate { paths, .. } = service.load;
         let service = service.name;
         for path in paths() {
             let route = routed(&path).map(|(_, backend)| backend.as_str());

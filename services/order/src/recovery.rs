@@ -33,24 +33,30 @@ pub async fn run(state: AppState) {
 pub async fn round(state: &AppState) -> anyhow::Result<usize> {
     let claimed = db::claim(&state.db, state.settings.recovery_after, LEASE, BATCH).await?;
     for order in &claimed {
-        if order.status == "pending" {
-            let resolution = saga::resolve(state, order.id, &order.user_id).await?;
-            let label = match resolution {
-                Resolution::Confirmed => "confirmed",
-                Resolution::Failed => "failed",
-                Resolution::Deferred => continue,
-            };
-            tracing::info!(order = %order.id, result = label, "recovered an interrupted checkout");
-            state.business.recovered.with_label_values(&[label]).inc();
-        }
-        if order.cart_cleanup_pending {
-            saga::clean_cart(state, order.id, &order.user_id).await;
-        }
-        if order.stock_release_pending {
-            release_stock(state, order.id).await;
-        }
+        work_on(state, order).await?;
+        db::unclaim(&state.db, order.id).await?;
     }
     Ok(claimed.len())
+}
+
+/// Resolves one claimed order and retries its follow-ups.
+async fn work_on(state: &AppState, order: &db::Claimed) -> anyhow::Result<()> {
+    if order.status == "pending" {
+        let label = match saga::resolve(state, order.id, &order.user_id).await? {
+            Resolution::Confirmed => "confirmed",
+            Resolution::Failed => "failed",
+            Resolution::Deferred => return Ok(()),
+        };
+        tracing::info!(order = %order.id, result = label, "recovered an interrupted checkout");
+        state.business.recovered.with_label_values(&[label]).inc();
+    }
+    if order.cart_cleanup_pending {
+        saga::clean_cart(state, order.id, &order.user_id).await;
+    }
+    if order.stock_release_pending {
+        release_stock(state, order.id).await;
+    }
+    Ok(())
 }
 
 /// Returns a cancelled order's stock; on failure the flag stays for the

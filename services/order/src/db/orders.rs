@@ -398,3 +398,13 @@ pub async fn claim(
     .fetch_all(db)
     .await
 }
+
+/// Ends a worker's claim, so the order is eligible again next round (when
+/// the work was deferred) without waiting for the lease to run out.
+pub async fn unclaim(db: &PgPool, order: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE orders SET recovery_lease_until = NULL WHERE id = $1")
+        .bind(order)
+        .execute(db)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,309 @@
+//! Checkout and orders through the public API: the happy path, idempotency,
+//! isolation between users, bad input, cancellation and a dead product
+//! service.
+
+use futures::future::join_all;
+use reqwest::StatusCode;
+use shop_api::order::{Checkout, ListOrders, OrderStatus};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+#[sqlx::test]
+async fn a_checkout_sells_the_cart_at_reservation_prices_and_empties_it(db: PgPool) {
+    let shop = Shop::start(db, false).await;
+    let kettle = shop.new_product(5, 2500).await;
+    let mug = shop.new_product(5, 800).await;
+    shop.cart_of("alice").set_quantity(kettle, 2).await.unwrap();
+    shop.cart_of("alice").set_quantity(mug, 1).await.unwrap();
+
+    let (status, headers, body) = shop.checkout_raw("alice", Some("k-1"), "{}").await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let order = json(&body);
+    let id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!(headers["location"], format!("/v1/orders/{id}").as_str());
+    assert_eq!(order["status"], "confirmed");
+    assert_eq!(order["total"]["amount"], 2 * 2500 + 800);
+    assert_eq!(order["lines"].as_array().unwrap().len(), 2);
+
+    assert_eq!(shop.units(kettle).await, (3, 0, 2));
+    assert_eq!(shop.units(mug).await, (4, 0, 1));
+    assert!(
+        shop.cart_of("alice").get().await.unwrap().items.is_empty(),
+        "checked-out lines are removed"
+    );
+
+    let got = shop
+        .orders_of("alice")
+        .get(id.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(got.status, OrderStatus::Confirmed);
+    let page = shop
+        .orders_of("alice")
+        .list(&ListOrders::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+}
+
+#[sqlx::test]
+async fn replays_are_byte_identical_and_other_bodies_are_refused(db: PgPool) {
+    let shop = Shop::start(db, false).await;
+    let p = shop.new_product(5, 100).await;
+    shop.cart_of("alice").set_quantity(p, 1).await.unwrap();
+    let first = shop
+        .checkout_raw("alice", Some("same-key"), r#"{"note":"gift"}"#)
+        .await;
+    assert_eq!(first.0, StatusCode::CREATED);
+    // Whitespace and key order do not make another request.
+    let replay = shop
+        .checkout_raw("alice", Some("same-key"), r#"{ "note" : "gift" }"#)
+        .await;
+    assert_eq!(replay.0, StatusCode::CREATED);
+    assert_eq!(
+        replay.2, first.2,
+        "the replay is the first answer, byte for byte"
+    );
+    assert_eq!(replay.1["location"], first.1["location"]);
+
+    let other = shop
+        .checkout_raw("alice", Some("same-key"), r#"{"note":"other"}"#)
+        .await;
+    assert_eq!(other.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        json(&other.2)["type"],
+        "urn:shop:problem:idempotency-mismatch"
+    );
+    assert_eq!(shop.order_count("alice", "confirmed").await, 1);
+    assert_eq!(shop.units(p).await, (4, 0, 1), "stock taken once");
+    // Keys are scoped per user: bob's "same-key" is his own.
+    shop.cart_of("bob").set_quantity(p, 1).await.unwrap();
+    assert_eq!(
+        shop.checkout_raw("bob", Some("same-key"), "{}").await.0,
+        StatusCode::CREATED
+    );
+}
+
+#[sqlx::test]
+async fn twenty_concurrent_requests_with_one_key_make_one_order(db: PgPool) {
+    let shop = Shop::start(db, true).await;
+    let p = shop.new_product(50, 100).await;
+    shop.cart_of("alice").set_quantity(p, 3).await.unwrap();
+    let answers =
+        join_all((0..20).map(|_| shop.checkout_raw("alice", Some("one-key"), "{}"))).await;
+    let created: Vec<_> = answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::CREATED)
+        .collect();
+    for (status, _, body) in &answers {
+        assert!(
+            *status == StatusCode::CREATED || *status == StatusCode::CONFLICT,
+            "{status}: {}",
+            String::from_utf8_lossy(body)
+        );
+        if *status == StatusCode::CONFLICT {
+            assert_eq!(json(body)["type"], "urn:shop:problem:conflict");
+        }
+    }
+    assert!(!created.is_empty());
+    assert!(
+        created.iter().all(|a| a.2 == created[0].2),
+        "every 201 is the same order"
+    );
+    assert_eq!(shop.order_count("alice", "confirmed").await, 1);
+    assert_eq!(shop.units(p).await, (47, 0, 3));
+    let replay = shop.checkout_raw("alice", Some("one-key"), "{}").await;
+    assert_eq!(replay.2, created[0].2);
+}
+
+#[sqlx::test]
+async fn keys_are_required_and_bounded(db: PgPool) {
+    let shop = Shop::start(db, false).await;
+    let p = shop.new_product(5, 100).await;
+    shop.cart_of("alice").set_quantity(p, 1).await.unwrap();
+    for key in [None, Some(""), Some(&*"k".repeat(256))] {
+        let (status, _, body) = shop.checkout_raw("alice", key, "{}").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{key:?}");
+        assert_eq!(json(&body)["type"], "urn:shop:problem:bad-request");
+    }
+    assert_eq!(
+        shop.checkout_raw("alice", Some(&"k".repeat(255)), "{}")
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+}
+
+#[sqlx::test]
+async fn bodies_cannot_set_prices_owners_or_status(db: PgPool) {
+    let shop = Shop::start(db, false).await;
+    let p = shop.new_product(5, 100).await;
+    shop.cart_of("alice").set_quantity(p, 1).await.unwrap();
+    for (i, body) in [
+        r#"{"user_id":"bob"}"#,
+        r#"{"status":"confirmed"}"#,
+        r#"{"total":{"amount":1,"currency":"EUR"}}"#,
+        r#"{"lines":[{"product_id":"00000000-0000-0000-0000-000000000000","quantity":1,"unit_price":{"amount":0,"currency":"EUR"}}]}"#,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, _, answer) = shop.checkout_raw("alice", Some(&format!("m-{i}")), body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(json(&answer)["type"], "urn:shop:problem:validation");
+    }
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&shop.state.db)
+        .await
+        .unwrap();
+    assert_eq!(total, 0, "refused requests create nothing");
+    assert_eq!(shop.units(p).await, (5, 0, 0));
+}
+
+#[sqlx::test]
+async fn empty_carts_and_missing_stock_are_answered_and_replayed(db: PgPool) {
+    let shop = Shop::start(db, false).await;
+    let empty = shop.checkout_raw("alice", Some("e"), "{}").await;
+    assert_eq!(empty.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json(&empty.2)["detail"], "the cart is empty");
+    assert_eq!(shop.checkout_raw("alice", Some("e"), "{}").await.2, empty.2);
+
+    let scarce = shop.new_product(1, 100).await;
+    shop.cart_of("alice").set_quantity(scarce, 2).await.unwrap();
+    let short = shop.checkout_raw("alice", Some("s"), "{}").await;
+    assert_eq!(short.0, StatusCode::CONFLICT);
+    assert_eq!(json(&short.2)["type"], "urn:shop:problem:out-of-stock");
+    assert_eq!(json(&short.2)["product_ids"][0], scarce.to_string());
+    assert_eq!(shop.units(scarce).await, (1, 0, 0));
+    assert_eq!(
+        shop.cart_of("alice").get().await.unwrap().items.len(),
+        1,
+        "a failed checkout keeps the cart"
+    );
+}
+
+#[sqlx::test]
+async fn cancelling_returns_the_stock_once(db: PgPool) {
+    let shop = Shop::start(db, false).await;
+    let p = shop.new_product(5, 100).await;
+    shop.cart_of("alice").set_quantity(p, 2).await.unwrap();
+    let order = shop
+        .orders_of("alice")
+        .checkout("c", &Checkout::default())
+        .await
+        .unwrap()
+        .body;
+    assert_eq!(shop.units(p).await, (3, 0, 2));
+    for _ in 0..2 {
+        let cancelled = shop.orders_of("alice").cancel(order.id).await.unwrap();
+        assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    }
+    assert_eq!(shop.units(p).await, (5, 0, 0));
+}
+
+#[sqlx::test]
+async fn another_users_orders_are_404_everywhere_and_unchanged(db: PgPool) {
+    let shop = Shop::start(db, false).await;
+    let p = shop.new_product(5, 100).await;
+    shop.cart_of("alice").set_quantity(p, 1).await.unwrap();
+    let order = shop
+        .orders_of("alice")
+        .checkout("a", &Checkout::default())
+        .await
+        .unwrap()
+        .body;
+    let bob = shop.orders_of("bob");
+    for err in [
+        bob.get(order.id).await.unwrap_err(),
+        bob.cancel(order.id).await.unwrap_err(),
+    ] {
+        assert_eq!(err.problem().map(|p| p.status), Some(404), "{err}");
+    }
+    assert!(
+        bob.list(&ListOrders::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let still = shop.orders_of("alice").get(order.id).await.unwrap();
+    assert_eq!(
+        still.status,
+        OrderStatus::Confirmed,
+        "bob's cancel changed nothing"
+    );
+    assert_eq!(shop.units(p).await, (4, 0, 1));
+    let unknown = shop
+        .orders_of("alice")
+        .get(Uuid::now_v7())
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.problem().map(|p| p.status), Some(404));
+}
+
+#[sqlx::test]
+async fn with_product_down_checkout_fails_fast_and_leaks_nothing(db: PgPool) {
+    let shop = Shop::start(db, false).await;
+    let p = shop.new_product(5, 100).await;
+    shop.cart_of("alice").set_quantity(p, 2).await.unwrap();
+    let product_addr: std::net::SocketAddr = shop
+        .product
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    shop.product.stop();
+
+    let started = std::time::Instant::now();
+    let (status, _, body) = shop.checkout_raw("alice", Some("down"), "{}").await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(json(&body)["type"], "urn:shop:problem:unavailable");
+    // Within the configured deadlines (a generous bound, not a latency figure).
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(shop.order_count("alice", "confirmed").await, 0);
+    // The cart still reads, marked stale.
+    let cart = shop.cart_of("alice").get().await.unwrap();
+    assert!(cart.prices_stale);
+    assert_eq!(cart.items.len(), 1);
+
+    // Product comes back; the worker resolves anything left; stock is whole.
+    let product_state = product::AppState::new(
+        shop.product_db.clone(),
+        shop_common::testing::auth(),
+        product::Settings::default(),
+        shop_common::server::HttpConfig::default(),
+        shop_common::metrics::Metrics::new(product::SERVICE),
+    );
+    let _back = shop_common::testing::serve(product::app(product_state), Some(product_addr)).await;
+    // Breakers opened while product was down; wait out the cooldown (bounded).
+    let mut retried = None;
+    for _ in 0..100 {
+        order::recovery::round(&shop.state).await.unwrap();
+        let answer = shop.checkout_raw("alice", Some("down"), "{}").await;
+        if answer.0 == StatusCode::CREATED {
+            retried = Some(answer);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let retried = retried.expect("the same key succeeds once product is back");
+    assert_eq!(json(&retried.2)["status"], "confirmed");
+    assert_eq!(shop.order_count("alice", "confirmed").await, 1);
+    assert_eq!(
+        shop.units(p).await,
+        (3, 0, 2),
+        "sold once, nothing held or leaked"
+    );
+}

@@ -1,0 +1,181 @@
+//! A whole shop for tests: product and cart served on loopback over their
+//! own scratch databases, and order over the `#[sqlx::test]` database.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use shop_api::product::NewProduct;
+use shop_api::{CartClient, Money, OrderClient, ProductClient};
+use shop_common::http_client::PeerConfig;
+use shop_common::metrics::Metrics;
+use shop_common::server::HttpConfig;
+use shop_common::testing::{self, Served};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub use shop_common::testing::{TEST_INTERNAL_TOKEN, admin_token, user_token};
+
+pub struct Shop {
+    pub product: Served,
+    pub product_db: PgPool,
+    pub cart: Served,
+    pub order: Served,
+    pub state: order::AppState,
+    pub http: reqwest::Client,
+}
+
+/// Peer settings: patient when `patient` (load tests on a busy machine),
+/// quick to give up otherwise (failure tests).
+pub fn peer(patient: bool) -> PeerConfig {
+    if patient {
+        PeerConfig {
+            attempt_timeout: Duration::from_secs(30),
+            deadline: Duration::from_secs(60),
+            breaker_threshold: 1000,
+            ..PeerConfig::default()
+        }
+    } else {
+        PeerConfig {
+            attempt_timeout: Duration::from_millis(500),
+            deadline: Duration::from_secs(1),
+            ..PeerConfig::default()
+        }
+    }
+}
+
+impl Shop {
+    pub async fn start(order_db: PgPool, patient: bool) -> Self {
+        let product_db = testing::scratch_database(&product::MIGRATOR).await.pool;
+        let product_state = product::AppState::new(
+            product_db.clone(),
+            testing::auth(),
+            product::Settings::default(),
+            HttpConfig::default(),
+            Metrics::new(product::SERVICE),
+        );
+        let product = testing::serve(product::app(product_state), None).await;
+        let cart_db = testing::scratch_database(&cart::MIGRATOR).await.pool;
+        let cart_state = cart::AppState::new(
+            cart_db,
+            testing::auth(),
+            cart::Settings {
+                product_url: product.url.clone(),
+                product_peer: peer(patient),
+                price_refresh_deadline: Duration::from_millis(500),
+            },
+            HttpConfig::default(),
+            Metrics::new(cart::SERVICE),
+        )
+        .unwrap();
+        let cart = testing::serve(cart::app(cart_state), None).await;
+        let http_config = HttpConfig {
+            request_timeout: Duration::from_secs(if patient { 120 } else { 10 }),
+            ..HttpConfig::default()
+        };
+        let state = order::AppState::new(
+            order_db,
+            testing::auth(),
+            order::Settings {
+                product_url: product.url.clone(),
+                cart_url: cart.url.clone(),
+                product_peer: peer(patient),
+                cart_peer: peer(patient),
+                recovery_interval: Duration::from_secs(3600),
+                // Tests run the worker by hand, on orders they know are idle.
+                recovery_after: Duration::ZERO,
+                fault_point: None,
+            },
+            http_config,
+            Metrics::new(order::SERVICE),
+        )
+        .unwrap();
+        let order = testing::serve(order::app(state.clone()), None).await;
+        Self {
+            product,
+            product_db,
+            cart,
+            order,
+            state,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn products(&self) -> ProductClient {
+        ProductClient::new(self.http.clone(), &self.product.url).with_bearer(admin_token())
+    }
+
+    pub fn cart_of(&self, user: &str) -> CartClient {
+        CartClient::new(self.http.clone(), &self.cart.url).with_bearer(user_token(user))
+    }
+
+    pub fn orders_of(&self, user: &str) -> OrderClient {
+        OrderClient::new(self.http.clone(), &self.order.url).with_bearer(user_token(user))
+    }
+
+    pub async fn new_product(&self, stock: i32, price: i64) -> Uuid {
+        self.products()
+            .create(&NewProduct {
+                name: format!("Product {}", Uuid::now_v7().simple()),
+                description: String::new(),
+                category: "misc".into(),
+                price: Money::new(price, "EUR"),
+                stock,
+            })
+            .await
+            .unwrap()
+            .body
+            .id
+    }
+
+    /// (available, held, sold) units of a product in one snapshot.
+    pub async fn units(&self, product: Uuid) -> (i64, i64, i64) {
+        sqlx::query_as(
+            "SELECT p.stock::int8, \
+               COALESCE((SELECT sum(l.quantity) FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id \
+                         WHERE l.product_id = p.id AND r.status = 'held'), 0)::int8, \
+               COALESCE((SELECT sum(l.quantity) FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id \
+                         WHERE l.product_id = p.id AND r.status = 'committed'), 0)::int8 \
+             FROM products p WHERE p.id = $1",
+        )
+        .bind(product)
+        .fetch_one(&self.product_db)
+        .await
+        .unwrap()
+    }
+
+    /// A checkout sent by hand, answered with status, headers and raw body.
+    pub async fn checkout_raw(
+        &self,
+        user: &str,
+        key: Option<&str>,
+        body: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, bytes::Bytes) {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/orders", self.order.url))
+            .bearer_auth(user_token(user))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(key) = key {
+            req = req.header("idempotency-key", key);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        (status, headers, resp.bytes().await.unwrap())
+    }
+
+    /// Orders rows of `user` by status, straight from the database.
+    pub async fn order_count(&self, user: &str, status: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM orders WHERE user_id = $1 AND status = $2")
+            .bind(user)
+            .bind(status)
+            .fetch_one(&self.state.db)
+            .await
+            .unwrap()
+    }
+}
+
+pub fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null)
+}
