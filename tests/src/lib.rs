@@ -2,34 +2,48 @@
 //! running stack, wherever it runs (local processes, Compose, a cluster).
 //!
 //! The stack is named by environment variables, which `cargo xtask e2e` and
-//! `cargo xtask test` set for the local stack they start:
-//! `SHOP_PRODUCT_URL` (and, as they land, `SHOP_CART_URL`,
-//! `SHOP_ORDER_URL`, or one gateway URL for all), and
-//! `SHOP_INTERNAL_TOKEN` for the internal routes. The stack must accept
-//! tokens signed with the development key.
+//! `cargo xtask test` set for the local stack they start: either
+//! `SHOP_GATEWAY_URL` (one URL routing every `/v1` path, as the Compose
+//! gateway does) or `SHOP_PRODUCT_URL`, `SHOP_CART_URL` and `SHOP_ORDER_URL`
+//! (each overrides the gateway for its service), and `SHOP_INTERNAL_TOKEN`
+//! for the internal routes, which a gateway never exposes. The stack must
+//! accept tokens signed with the development key.
 
-use shop_api::ProductClient;
 use shop_api::auth::dev;
+use shop_api::{CartClient, OrderClient, ProductClient};
 
 /// Where the stack under test answers.
 #[derive(Debug, Clone)]
 pub struct Stack {
     pub product_url: String,
+    pub cart_url: String,
+    pub order_url: String,
     pub internal_token: Option<String>,
     pub http: reqwest::Client,
+}
+
+fn url_of(service: &str, gateway: Option<&str>) -> String {
+    let var = format!("SHOP_{}_URL", service.to_uppercase());
+    match (std::env::var(&var).ok().filter(|v| !v.is_empty()), gateway) {
+        (Some(url), _) => url,
+        (None, Some(gateway)) => gateway.to_owned(),
+        (None, None) => panic!(
+            "neither {var} nor SHOP_GATEWAY_URL is set: run the suite with `cargo xtask e2e` \
+             (which starts a local stack), or set them and use `cargo xtask e2e --against`"
+        ),
+    }
 }
 
 impl Stack {
     /// Reads the stack's location; panics with how to provide it.
     pub fn from_env() -> Self {
-        let product_url = std::env::var("SHOP_PRODUCT_URL").unwrap_or_else(|_| {
-            panic!(
-                "SHOP_PRODUCT_URL is not set: run the suite with `cargo xtask e2e` \
-                 (which starts a local stack), or set SHOP_*_URL and use `cargo xtask e2e --against`"
-            )
-        });
+        let gateway = std::env::var("SHOP_GATEWAY_URL")
+            .ok()
+            .filter(|v| !v.is_empty());
         Self {
-            product_url,
+            product_url: url_of("product", gateway.as_deref()),
+            cart_url: url_of("cart", gateway.as_deref()),
+            order_url: url_of("order", gateway.as_deref()),
             internal_token: std::env::var("SHOP_INTERNAL_TOKEN")
                 .ok()
                 .filter(|t| !t.is_empty()),
@@ -54,6 +68,41 @@ impl Stack {
         self.internal_token
             .as_ref()
             .map(|t| self.products().with_bearer(t.clone()))
+    }
+
+    /// `user`'s cart.
+    pub fn cart_of(&self, user: &str) -> CartClient {
+        CartClient::new(self.http.clone(), &self.cart_url).with_bearer(user_token(user))
+    }
+
+    /// `user`'s orders.
+    pub fn orders_of(&self, user: &str) -> OrderClient {
+        OrderClient::new(self.http.clone(), &self.order_url).with_bearer(user_token(user))
+    }
+
+    /// A new product in category `e2e` with `stock` units at `price` cents.
+    pub async fn new_product(&self, stock: i32, price: i64) -> shop_api::product::Product {
+        self.products_as_admin()
+            .create(&shop_api::product::NewProduct {
+                name: unique("E2E product"),
+                description: "made by the end-to-end suite".into(),
+                category: "e2e".into(),
+                price: shop_api::Money::new(price, "EUR"),
+                stock,
+            })
+            .await
+            .expect("create a product")
+            .body
+    }
+
+    /// A product's available stock, as anyone can read it.
+    pub async fn stock(&self, id: uuid::Uuid) -> i32 {
+        self.products()
+            .get(id)
+            .await
+            .expect("read a product")
+            .body
+            .stock
     }
 }
 
