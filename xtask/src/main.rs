@@ -26,6 +26,8 @@ commands:
   e2e [--against] [ARGS...]           run the end-to-end suite on a local stack, or with
                                       --against on the one SHOP_*_URL names
   dev                                 run the stack locally with the demo catalog
+  bench [--release] [N]               N sequential checkouts on a local stack (default
+                                      1000), printing latency percentiles
   k8s                                 validate the Kubernetes manifests offline
                                       (render, kubernetes-validate, checkov)
   token <subject> [--admin] [--ttl SECS]
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Some("dev") => dev::run(),
         Some("e2e") => pg::run_e2e(&args[1..]),
         Some("token") => token::run(&args[1..]),
+        Some("bench") => pg::run_bench(&args[1..]),
         Some("k8s") => script("k8s/validate.sh", &args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

@@ -51,17 +51,29 @@ impl Stack {
     /// Creates each service's database and role, builds the binaries and
     /// starts them, then waits until every one is ready.
     pub fn start(db: &DbServer, endpoints: Vec<Endpoint>, logs: Logs) -> anyhow::Result<Self> {
+        Self::start_with(db, endpoints, logs, Profile::Debug)
+    }
+
+    /// Like [`Stack::start`], with the binaries built in `profile`.
+    pub fn start_with(
+        db: &DbServer,
+        endpoints: Vec<Endpoint>,
+        logs: Logs,
+        profile: Profile,
+    ) -> anyhow::Result<Self> {
         let urls = endpoints
             .iter()
             .map(|svc| db.create_service_db(svc.name))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        build(&endpoints)?;
+        build(&endpoints, profile)?;
         let mut stack = Stack {
             endpoints: endpoints.clone(),
             children: Vec::new(),
         };
         for (svc, url) in endpoints.iter().zip(&urls) {
-            stack.children.push(spawn(svc, url, &endpoints, logs)?);
+            stack
+                .children
+                .push(spawn(svc, url, &endpoints, logs, profile)?);
         }
         for svc in &endpoints {
             wait_ready(svc)?;
@@ -137,9 +149,19 @@ pub fn free_endpoints() -> anyhow::Result<Vec<Endpoint>> {
         .collect()
 }
 
-fn build(endpoints: &[Endpoint]) -> anyhow::Result<()> {
+/// Which cargo profile the stack's binaries are built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Debug,
+    Release,
+}
+
+fn build(endpoints: &[Endpoint], profile: Profile) -> anyhow::Result<()> {
     let mut cmd = Command::new("cargo");
     cmd.arg("build").current_dir(crate::workspace_root());
+    if profile == Profile::Release {
+        cmd.arg("--release");
+    }
     for e in endpoints {
         cmd.args(["-p", e.name]);
     }
@@ -193,8 +215,13 @@ fn spawn(
     database_url: &str,
     all: &[Endpoint],
     logs: Logs,
+    profile: Profile,
 ) -> anyhow::Result<Child> {
-    let exe = crate::workspace_root().join("target/debug").join(svc.name);
+    let dir = match profile {
+        Profile::Debug => "target/debug",
+        Profile::Release => "target/release",
+    };
+    let exe = crate::workspace_root().join(dir).join(svc.name);
     let mut cmd = Command::new(&exe);
     cmd.envs(service_env(svc, database_url, all, logs));
     if logs == Logs::Files {
