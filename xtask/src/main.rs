@@ -12,6 +12,7 @@
 //! - `cargo xtask token <subject> [--admin] [--ttl SECS]`: a development
 //!   bearer token.
 
+mod bench;
 mod dev;
 mod pg;
 mod stack;
@@ -28,6 +29,8 @@ commands:
   dev                                 run the stack locally with the demo catalog
   bench [--release] [N]               N sequential checkouts on a local stack (default
                                       1000), printing latency percentiles
+  bench reads                         product reads under wrk beside pgbench -S, and
+                                      the services' memory (needs wrk)
   k8s                                 validate the Kubernetes manifests offline
                                       (render, kubernetes-validate, checkov)
   token <subject> [--admin] [--ttl SECS]
@@ -40,7 +43,7 @@ fn main() -> ExitCode {
         Some("dev") => dev::run(),
         Some("e2e") => pg::run_e2e(&args[1..]),
         Some("token") => token::run(&args[1..]),
-        Some("bench") => pg::run_bench(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("k8s") => script("k8s/validate.sh", &args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

@@ -332,34 +332,3 @@ pub fn run_e2e(args: &[String]) -> anyhow::Result<()> {
     let stack = Stack::start(&db, stack::free_endpoints()?, Logs::Files)?;
     run_cargo_tests(&["e2e"], args, &stack.e2e_env())
 }
-
-/// `cargo xtask bench [--release] [N]`: N sequential checkouts against a
-/// local stack, printing latency percentiles.
-pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
-    let release = args.iter().any(|a| a == "--release");
-    let n = args
-        .iter()
-        .find(|a| !a.starts_with("--"))
-        .cloned()
-        .unwrap_or_else(|| "1000".into());
-    let profile = if release {
-        stack::Profile::Release
-    } else {
-        stack::Profile::Debug
-    };
-    let db = DbServer::from_env_or_start()?;
-    let stack = Stack::start_with(&db, stack::free_endpoints()?, Logs::Files, profile)?;
-    let mut cmd = Command::new("cargo");
-    cmd.args(["run", "--quiet", "-p", "e2e", "--bin", "checkout_bench"]);
-    if release {
-        cmd.arg("--release");
-    }
-    let status = cmd
-        .arg("--")
-        .arg(&n)
-        .envs(stack.e2e_env())
-        .current_dir(crate::workspace_root())
-        .status()?;
-    anyhow::ensure!(status.success(), "the benchmark failed ({status})");
-    Ok(())
-}

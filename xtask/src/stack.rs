@@ -89,6 +89,24 @@ impl Stack {
             .unwrap_or_default()
     }
 
+    /// Each service's resident memory in KiB, from /proc (Linux).
+    pub fn rss_kib(&self) -> Vec<(&'static str, u64)> {
+        self.endpoints
+            .iter()
+            .zip(&self.children)
+            .map(|(e, child)| {
+                let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+                    .unwrap_or_default();
+                let kib = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    .unwrap_or(0);
+                (e.name, kib)
+            })
+            .collect()
+    }
+
     /// The variables the e2e suite reads to find this stack.
     pub fn e2e_env(&self) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = self
