@@ -270,6 +270,61 @@ pub async fn serve(
     Ok(())
 }
 
+/// What the platform hands a service once its database is ready.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub pool: sqlx::PgPool,
+    pub metrics: Metrics,
+    pub auth: crate::auth::Auth,
+}
+
+/// The `run` every service shares: connect (waiting up to 30 s for the
+/// database) and migrate, let the service `build` its router and background
+/// tasks, serve the API and admin ports until `shutdown`, then stop the
+/// tasks and close the pool. Background tasks must be safe to stop at any
+/// await point (each unit of their work is a transaction or idempotent).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_service(
+    service: &'static str,
+    http: &HttpConfig,
+    db: &crate::db::DbConfig,
+    auth: &crate::auth::AuthConfig,
+    migrator: &'static sqlx::migrate::Migrator,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    build: impl FnOnce(Started) -> anyhow::Result<(Router, Vec<tokio::task::JoinHandle<()>>)>,
+) -> anyhow::Result<()> {
+    let pool = crate::db::connect(db, Duration::from_secs(30)).await?;
+    crate::db::migrate(&pool, migrator).await?;
+    let metrics = Metrics::new(service);
+    let readiness = Readiness::default();
+    let (app, tasks) = build(Started {
+        pool: pool.clone(),
+        metrics: metrics.clone(),
+        auth: crate::auth::Auth::new(auth)?,
+    })?;
+    let admin = crate::health::router(crate::health::AdminState {
+        metrics,
+        readiness: readiness.clone(),
+        pool: pool.clone(),
+    });
+    let result = serve(
+        app,
+        admin,
+        listeners.http,
+        listeners.admin,
+        readiness,
+        http,
+        shutdown,
+    )
+    .await;
+    for task in tasks {
+        task.abort();
+    }
+    pool.close().await;
+    result
+}
+
 /// The two bound listeners a service runs on.
 #[derive(Debug)]
 pub struct Listeners {

@@ -22,7 +22,6 @@ use axum::Router;
 use axum::extract::FromRef;
 use shop_api::{CartClient, ProductClient};
 use shop_common::auth::Auth;
-use shop_common::health::{self, AdminState, Readiness};
 use shop_common::http_client::{ClientMetrics, Peer};
 use shop_common::metrics::Metrics;
 use shop_common::server::{self, HttpConfig, Listeners};
@@ -95,43 +94,35 @@ pub async fn run(config: Config, listeners: Listeners) -> anyhow::Result<()> {
     run_until(config, listeners, server::shutdown_signal()).await
 }
 
-/// Runs until `shutdown` resolves: connect and migrate, start the recovery
-/// worker, serve the API and admin ports, drain.
+/// Runs until `shutdown` resolves: the platform's run (database, admin
+/// port, drain) with the order API and the recovery worker.
 pub async fn run_until(
     config: Config,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let pool = shop_common::db::connect(&config.db, std::time::Duration::from_secs(30)).await?;
-    shop_common::db::migrate(&pool, &MIGRATOR).await?;
-    let metrics = Metrics::new(SERVICE);
-    let readiness = Readiness::default();
-    let state = AppState::new(
-        pool.clone(),
-        Auth::new(&config.auth)?,
-        config.settings.clone(),
-        config.http.clone(),
-        metrics.clone(),
-    )?;
-    let worker = tokio::spawn(recovery::run(state.clone()));
-    let admin = health::router(AdminState {
-        metrics,
-        readiness: readiness.clone(),
-        pool: pool.clone(),
-    });
-    let result = server::serve(
-        app(state),
-        admin,
-        listeners.http,
-        listeners.admin,
-        readiness,
-        &config.http,
+    let Config {
+        http,
+        db,
+        auth,
+        settings,
+        ..
+    } = config;
+    server::run_service(
+        SERVICE,
+        &http.clone(),
+        &db,
+        &auth,
+        &MIGRATOR,
+        listeners,
         shutdown,
+        |p| {
+            let state = AppState::new(p.pool, p.auth, settings, http, p.metrics)?;
+            // Every recovery step is idempotent, so stopping mid-way is safe:
+            // the next worker (after a restart, or another replica) repeats it.
+            let worker = tokio::spawn(recovery::run(state.clone()));
+            Ok((app(state), vec![worker]))
+        },
     )
-    .await;
-    // Every recovery step is idempotent, so stopping mid-way is safe: the
-    // next worker (here after a restart, or another replica) repeats it.
-    worker.abort();
-    pool.close().await;
-    result
+    .await
 }

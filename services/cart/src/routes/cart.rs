@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use shop_api::Problem;
 use shop_api::cart::{Cart, CartItem, SetQuantity};
-use shop_api::product::ListProducts;
+use shop_api::product::{ListProducts, Product};
 use shop_common::auth::User;
 use uuid::Uuid;
 
@@ -69,8 +69,6 @@ async fn fresh_products(state: &AppState, lines: &[Line]) -> Option<HashMap<Uuid
     }
 }
 
-use shop_api::product::Product;
-
 /// Set how many of a product the cart holds (adding it if new).
 #[utoipa::path(
     put, path = "/v1/cart/items/{product_id}", tag = "cart",
@@ -96,7 +94,8 @@ pub async fn set_quantity(
         Err(e) if e.problem().is_some_and(|p| p.status == 404) => {
             return Err(Error::ProductUnavailable(product_id));
         }
-        Err(e) if e.is_unavailable() => return Err(Error::ProductServiceDown(e)),
+        // Anything else (down, slow, or an answer we cannot use) means the
+        // catalog cannot vouch for the product right now.
         Err(e) => return Err(Error::ProductServiceDown(e)),
     };
     if product.archived {
