@@ -10,6 +10,7 @@ use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderName;
+use axum::serve::ListenerExt;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_http::HeaderExtractor;
 use tokio::net::TcpListener;
@@ -254,6 +255,11 @@ pub async fn serve(
         tokio::time::sleep(drain).await;
         tracing::info!("no longer accepting connections; finishing requests in flight");
     };
+    // Small responses must not wait for the peer's delayed ACK (Nagle's
+    // algorithm adds up to 40 ms per exchange otherwise).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(draining);
     let hard_stop = drain + config.shutdown_timeout;
     let deadline = async move {
