@@ -101,7 +101,7 @@ build_started=$SECONDS
 # in every service's Dockerfile, so the second and later images are cached.
 "${compose[@]}" build
 echo "images built in $((SECONDS - build_started)) s"
-docker image ls --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^  shop-(product|cart|order)' || true
+docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^shop-(product|cart|order):' | sed 's/^/  /' || true
 for image in $(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -E '^shop-(product|cart|order):dev$'); do
   size=$(docker image inspect -f '{{.Size}}' "$image")
   ((size <= 40 * 1000 * 1000)) || fail "$image is $((size / 1000000)) MB, more than 40 MB"
@@ -206,6 +206,6 @@ echo "  ok  the gateway spread requests over $upstreams replicas"
 # ---------------------------------------------------------------------------
 step "report"
 echo "images:"
-docker image ls --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^  shop-' || true
+docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^shop-' | sed 's/^/  /' || true
 echo "time from up to all healthy: ${healthy_after} s"
 docker stats --no-stream --format 'table {{.Name}}\t{{.MemUsage}}\t{{.CPUPerc}}' $("${compose[@]}" ps -q)
