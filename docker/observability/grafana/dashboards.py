@@ -17,8 +17,20 @@ SERVICES = {
         ("Expired reservations returned to stock", "short",
          [('sum(increase(product_reservations_expired_total{service="product"}[5m]))', "per 5 min")]),
     ],
-    # "cart": [],
-    # "order": [],
+    "cart": [
+        ("Price refreshes (fresh vs stale)", "reqps",
+         [('sum by (outcome) (rate(cart_price_refresh_total{service="cart"}[1m]))', "{{outcome}}")]),
+        ("Calls to product by outcome", "reqps",
+         [('sum by (outcome) (rate(http_client_requests_total{service="cart"}[1m]))', "{{outcome}}")]),
+    ],
+    "order": [
+        ("Checkouts by outcome", "reqps",
+         [('sum by (outcome) (rate(order_checkouts_total{service="order"}[1m]))', "{{outcome}}")]),
+        ("Recovered checkouts", "short",
+         [('sum by (result) (increase(order_recovered_total{service="order"}[5m]))', "{{result}}")]),
+        ("Circuit state per peer (1 = open)", "short",
+         [('max by (peer) (http_client_circuit_state{service="order"})', "{{peer}}")]),
+    ],
 }
 
 
