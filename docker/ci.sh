@@ -211,7 +211,10 @@ step "end-to-end suite through the gateway"
 # gateway, by design, so the suite skips them.
 SHOP_GATEWAY_URL="$gateway" cargo xtask e2e --against
 
-# (Fault tests against the containers, docker kill / stop, go here.)
+# ---------------------------------------------------------------------------
+step "faults: order killed mid-burst, product stopped"
+SHOP_GATEWAY_URL="$gateway" cargo nextest run -p e2e --run-ignored only --test compose_faults --no-capture
+wait_healthy
 
 # ---------------------------------------------------------------------------
 step "report"
