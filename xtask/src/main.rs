@@ -9,6 +9,10 @@
 //! - `cargo xtask dev`: a throwaway PostgreSQL and the services with the demo
 //!   catalog, until Ctrl-C.
 //! - `cargo xtask k8s`: the Kubernetes manifests validated offline.
+//! - `cargo xtask standins`: local stand-ins for the base images, built from
+//!   Debian packages, for machines that cannot pull images.
+//! - `cargo xtask containers`: the container stage of CI (stand-ins, lint,
+//!   images, compose up, e2e and fault tests through the gateway, down).
 //! - `cargo xtask token <subject> [--admin] [--ttl SECS]`: a development
 //!   bearer token.
 
@@ -33,6 +37,11 @@ commands:
                                       the services' memory (needs wrk)
   k8s                                 validate the Kubernetes manifests offline
                                       (render, kubernetes-validate, checkov)
+  standins [IMAGE...]                 build the local stand-in base images from Debian
+                                      packages (needs root and mmdebstrap)
+  containers                          build the images, start the compose stack, run
+                                      the e2e and fault tests through the gateway,
+                                      take it down (docker/ci.sh)
   token <subject> [--admin] [--ttl SECS]
                                       print a development bearer token";
 
@@ -45,6 +54,8 @@ fn main() -> ExitCode {
         Some("token") => token::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("k8s") => script("k8s/validate.sh", &args[1..]),
+        Some("standins") => script("docker/standins/build.sh", &args[1..]),
+        Some("containers") => script("docker/ci.sh", &args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
