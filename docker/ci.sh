@@ -217,7 +217,9 @@ SHOP_GATEWAY_URL="$gateway" cargo xtask e2e --against
 
 # ---------------------------------------------------------------------------
 step "faults: order killed mid-burst, product stopped"
-SHOP_GATEWAY_URL="$gateway" cargo nextest run -p e2e --run-ignored only --test compose_faults --no-capture
+# The same cargo invocation as above, filtered by nextest rather than by
+# `--test`, so nothing is compiled again.
+SHOP_GATEWAY_URL="$gateway" cargo xtask e2e --against --run-ignored only -E 'binary(compose_faults)' --no-capture
 wait_healthy
 
 # ---------------------------------------------------------------------------
