@@ -160,9 +160,12 @@ async fn with_product_stopped_checkout_fails_fast_and_the_cart_reads_stale() {
                     e.is_unavailable() || e.problem().is_some_and(|p| p.status == 409),
                     "{e}"
                 );
+                // The promise (issue 4): within 30 s of product starting.
+                // While it is not yet back, each attempt fails fast and
+                // frees the key, so no worker round is waited for.
                 assert!(
-                    back.elapsed() < Duration::from_secs(60),
-                    "checkout works again soon: {e}"
+                    back.elapsed() < Duration::from_secs(30),
+                    "checkout works again within 30 s: {e}"
                 );
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }

@@ -65,16 +65,28 @@ impl Transport for reqwest::Client {
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The service answered with a problem (any non-2xx status).
+    /// The service answered with a problem (any non-2xx status). Boxed:
+    /// it is the largest variant, and errors travel by value.
     #[error("{0}")]
-    Problem(Problem),
-    /// The request never got an answer (connect error, reset, attempt timeout).
+    Problem(Box<Problem>),
+    /// The request never got an answer (reset, attempt timeout, or a
+    /// connect error after an earlier attempt that may have arrived).
     #[error("transport error: {0}")]
     Transport(#[from] reqwest::Error),
+    /// No attempt of the call reached the peer: every connection was
+    /// refused or could not be made, so not a byte of the request was
+    /// written. Unlike [`ClientError::Transport`], the call certainly had
+    /// no effect.
+    #[error("{peer} unreachable: {source}")]
+    Unreachable {
+        peer: String,
+        source: reqwest::Error,
+    },
     /// The call's overall deadline passed before an answer.
     #[error("deadline exceeded calling {0}")]
     DeadlineExceeded(String),
-    /// The peer failed repeatedly; calls fail fast until a probe succeeds.
+    /// The peer failed repeatedly; calls fail fast, sending nothing, until
+    /// a probe succeeds.
     #[error("circuit open for {0}")]
     CircuitOpen(String),
     /// The service answered something that is not the documented shape.
@@ -97,8 +109,19 @@ impl ClientError {
         match self {
             Self::Problem(p) => p.status >= 500,
             Self::Unexpected { status, .. } => status.is_server_error(),
-            Self::Transport(_) | Self::DeadlineExceeded(_) | Self::CircuitOpen(_) => true,
+            Self::Transport(_)
+            | Self::Unreachable { .. }
+            | Self::DeadlineExceeded(_)
+            | Self::CircuitOpen(_) => true,
         }
+    }
+
+    /// True when the request certainly never reached the peer (connection
+    /// refused on every attempt, or the circuit open before the first): a
+    /// non-idempotent call had no effect and may be treated as not made.
+    /// Every other failure leaves the outcome unknown.
+    pub fn never_reached_peer(&self) -> bool {
+        matches!(self, Self::Unreachable { .. } | Self::CircuitOpen(_))
     }
 }
 
@@ -419,7 +442,7 @@ async fn decode<T: DeserializeOwned>(resp: Response) -> Result<Tagged<T>, Client
         }
     } else {
         match serde_json::from_slice::<Problem>(&bytes) {
-            Ok(problem) => Err(ClientError::Problem(problem)),
+            Ok(problem) => Err(ClientError::Problem(Box::new(problem))),
             Err(_) => Err(unexpected(status, &bytes)),
         }
     }

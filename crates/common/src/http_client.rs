@@ -7,6 +7,9 @@
 //!   only, at most `max_retries` times, never after a 4xx;
 //! - a circuit breaker: after `breaker_threshold` consecutive failures calls
 //!   fail in microseconds for `breaker_cooldown`, then one probe decides;
+//! - an honest failure: `ClientError::Unreachable` or `CircuitOpen` only when
+//!   no attempt can have reached the peer, so a caller knows when a
+//!   non-idempotent call certainly had no effect;
 //! - W3C trace context and the request id propagated;
 //! - metrics per peer: requests by outcome, duration, retries, breaker state.
 //!
@@ -323,15 +326,29 @@ impl Peer {
         };
         let mut original = Some(request);
         let mut attempt = 0;
+        // Whether any attempt so far may have reached the peer. Only a
+        // connect error proves an attempt did not; callers rely on the
+        // difference (see `ClientError::never_reached_peer`).
+        let mut maybe_delivered = false;
+        // The previous attempt's outcome, answered if no retry can follow.
+        let mut previous: Option<Attempt> = None;
         loop {
             if !self.breaker.allow() {
                 count("circuit_open");
                 self.set_breaker_gauge();
-                return Err(ClientError::CircuitOpen(self.name.to_owned()));
+                // Mid-call, the breaker ends the retries: answer what the
+                // last attempt got, which says more than "circuit open".
+                return match previous {
+                    Some(outcome) => self.finish(outcome, maybe_delivered),
+                    None => Err(ClientError::CircuitOpen(self.name.to_owned())),
+                };
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(ClientError::DeadlineExceeded(self.name.to_owned()));
+                return match previous {
+                    Some(outcome) => self.finish(outcome, maybe_delivered),
+                    None => Err(ClientError::DeadlineExceeded(self.name.to_owned())),
+                };
             }
             // Send a copy while a retry may follow, the original on the last
             // try. Bodies here are bytes, so copies always succeed.
@@ -352,14 +369,18 @@ impl Peer {
             let failed = match &outcome {
                 Ok(Ok(resp)) => {
                     count(resp.status().as_str());
+                    maybe_delivered = true;
                     resp.status().is_server_error()
                 }
-                Ok(Err(_)) => {
+                Ok(Err(e)) => {
                     count("error");
+                    maybe_delivered |= !e.is_connect();
                     true
                 }
                 Err(_) => {
                     count("timeout");
+                    // Perhaps still connecting, perhaps written: unknown.
+                    maybe_delivered = true;
                     true
                 }
             };
@@ -370,12 +391,9 @@ impl Peer {
             }
             self.set_breaker_gauge();
             if !failed || last {
-                return match outcome {
-                    Ok(Ok(resp)) => Ok(resp),
-                    Ok(Err(e)) => Err(ClientError::Transport(e)),
-                    Err(_) => Err(ClientError::DeadlineExceeded(self.name.to_owned())),
-                };
+                return self.finish(outcome, maybe_delivered);
             }
+            previous = Some(outcome);
             // Full jitter: a random wait in [0, backoff * 2^attempt), so
             // clients that failed together do not retry together.
             let cap = self.config.backoff.saturating_mul(1 << attempt.min(10));
@@ -385,7 +403,23 @@ impl Peer {
             self.metrics.retries.with_label_values(&[self.name]).inc();
         }
     }
+
+    /// The call's answer from its last attempt's outcome.
+    fn finish(&self, outcome: Attempt, maybe_delivered: bool) -> Result<Response, ClientError> {
+        match outcome {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(source)) if !maybe_delivered => Err(ClientError::Unreachable {
+                peer: self.name.to_owned(),
+                source,
+            }),
+            Ok(Err(e)) => Err(ClientError::Transport(e)),
+            Err(_) => Err(ClientError::DeadlineExceeded(self.name.to_owned())),
+        }
+    }
 }
+
+/// One attempt's outcome: an answer, a transport error, or its timeout.
+type Attempt = Result<Result<Response, reqwest::Error>, tokio::time::error::Elapsed>;
 
 impl Transport for Peer {
     fn http(&self) -> &reqwest::Client {

@@ -140,7 +140,8 @@ async fn the_breaker_opens_and_then_fails_fast_without_calling() {
         let err = call(&peer, &dead, Idempotency::Idempotent)
             .await
             .unwrap_err();
-        assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+        assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
+        assert!(err.never_reached_peer());
     }
     assert_eq!(peer.breaker_state(), BreakerState::Open);
     let (url, hits) = stub(StatusCode::OK, Duration::ZERO).await;
@@ -148,11 +149,56 @@ async fn the_breaker_opens_and_then_fails_fast_without_calling() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::CircuitOpen(_)), "{err:?}");
+    assert!(err.never_reached_peer());
     assert_eq!(
         hits.load(Ordering::SeqCst),
         0,
         "an open circuit sends nothing"
     );
+}
+
+#[tokio::test]
+async fn a_refused_retry_after_a_delivered_attempt_is_not_unreachable() {
+    // The first connection reads the request and hangs up without an
+    // answer; then nothing listens, so the retry's connect is refused. The
+    // request may have taken effect: the error must not say "unreachable".
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = conn.read(&mut buf).await;
+        // Dropping both closes the connection and the listening socket.
+    });
+    let (peer, _) = peer(PeerConfig {
+        max_retries: 2,
+        ..quick()
+    });
+    let result = call(&peer, &url, Idempotency::Idempotent).await;
+    server.await.unwrap();
+    let err = result.unwrap_err();
+    assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+    assert!(err.is_unavailable());
+    assert!(!err.never_reached_peer(), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_breaker_opening_mid_call_answers_with_the_last_attempt() {
+    // Threshold 1: the first 500 opens the breaker, which then refuses the
+    // retry. The 500 was delivered, so that is the answer, not "circuit
+    // open" (which would claim nothing was sent).
+    let (url, hits) = stub(StatusCode::INTERNAL_SERVER_ERROR, Duration::ZERO).await;
+    let (peer, _) = peer(PeerConfig {
+        breaker_threshold: 1,
+        breaker_cooldown: Duration::from_secs(60),
+        max_retries: 2,
+        ..quick()
+    });
+    let resp = call(&peer, &url, Idempotency::Idempotent).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "no retry past the breaker");
+    assert_eq!(peer.breaker_state(), BreakerState::Open);
 }
 
 #[tokio::test]

@@ -13,8 +13,10 @@
 //! 7. answer 201.
 //!
 //! A failure of product or cart before anything was reserved fails the
-//! order and frees the key (503; the retry starts over). After a
-//! reservation may exist, the order stays pending and the answer is a 503
+//! order and frees the key (503; the retry starts over): that includes a
+//! reserve call that provably never reached product (connection refused,
+//! breaker open). After a reservation may exist (the reserve call timed out
+//! or was cut off), the order stays pending and the answer is a 503
 //! saying "retry with the same key": the worker resolves it, and the retry
 //! then replays the outcome. See docs/checkout.md.
 
@@ -169,6 +171,17 @@ pub async fn checkout(
                 body,
                 order_id: None,
             });
+        }
+        // The request never left this process (every connect refused, or
+        // the breaker open): no reservation can exist, so this is like a
+        // cart failure: the order fails and the key is free at once.
+        Err(e) if e.never_reached_peer() => {
+            tracing::warn!(error = %e, order = %id, "checkout: product unreachable");
+            db::fail(&state.db, id, "product service unreachable", None).await?;
+            count("dependency_down");
+            return Err(Error::Unavailable(
+                "the product service is unavailable; retry shortly",
+            ));
         }
         Err(e) => return interrupted(state, id, "reserve", e).await,
     };

@@ -278,7 +278,12 @@ async fn with_product_down_checkout_fails_fast_and_leaks_nothing(db: PgPool) {
     assert!(cart.prices_stale);
     assert_eq!(cart.items.len(), 1);
 
-    // Product comes back; the worker resolves anything left; stock is whole.
+    // Connections were refused, so nothing reached product: the order
+    // failed at once and the key is free (no pending order for the worker).
+    assert_eq!(shop.order_count("alice", "pending").await, 0);
+
+    // Product comes back; the same key works as soon as the breaker lets a
+    // call through, without waiting for the recovery worker.
     let product_state = product::AppState::new(
         shop.product_db.clone(),
         shop_common::testing::auth(),
@@ -287,15 +292,21 @@ async fn with_product_down_checkout_fails_fast_and_leaks_nothing(db: PgPool) {
         shop_common::metrics::Metrics::new(product::SERVICE),
     );
     let _back = shop_common::testing::serve(product::app(product_state), Some(product_addr)).await;
-    // Breakers opened while product was down; wait out the cooldown (bounded).
+    // Breakers opened while product was down; wait out the cooldown
+    // (bounded). Meanwhile the key is never stuck "in progress" (409).
     let mut retried = None;
     for _ in 0..100 {
-        order::recovery::round(&shop.state).await.unwrap();
         let answer = shop.checkout_raw("alice", Some("down"), "{}").await;
         if answer.0 == StatusCode::CREATED {
             retried = Some(answer);
             break;
         }
+        assert_eq!(
+            answer.0,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            String::from_utf8_lossy(&answer.2)
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let retried = retried.expect("the same key succeeds once product is back");
