@@ -204,7 +204,11 @@ fn service_env(
         ("AUTH_ISSUER", DEV_ISSUER.to_owned()),
         ("AUTH_AUDIENCE", DEV_AUDIENCE.to_owned()),
         ("INTERNAL_TOKEN", DEV_INTERNAL_TOKEN.to_owned()),
-        ("RUST_LOG", "info,sqlx=warn".to_owned()),
+        // The caller's RUST_LOG wins (`RUST_LOG=debug cargo xtask dev`).
+        (
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info,sqlx=warn".to_owned()),
+        ),
         (
             "LOG_FORMAT",
             match logs {
