@@ -14,6 +14,7 @@ use serde_json::Value;
 use shop_common::health::{self, AdminState, Readiness};
 use shop_common::metrics::Metrics;
 use shop_common::server::{self, HttpConfig};
+use shop_common::telemetry::{self, TelemetryConfig};
 use tower::ServiceExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
@@ -120,12 +121,14 @@ async fn metrics_use_route_templates_never_raw_paths() {
     );
 }
 
-#[tokio::test]
-async fn incoming_w3c_trace_context_is_continued() {
+/// With the services' own tracer provider (no exporter configured), asks
+/// `/trace` with `traceparent` (if any) and returns the server span's trace
+/// id and the `traceparent` an outgoing call would carry.
+async fn trace_ids(traceparent: Option<&str>) -> (String, String) {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let provider = telemetry::provider("test", &TelemetryConfig::default()).unwrap();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     let _guard = tracing::subscriber::set_default(subscriber);
@@ -134,18 +137,53 @@ async fn incoming_w3c_trace_context_is_continued() {
         "/trace",
         get(|| async {
             let ctx = tracing::Span::current().context();
-            ctx.span().span_context().trace_id().to_string()
+            // What `Peer` does for every outgoing call.
+            let mut headers = axum::http::HeaderMap::new();
+            opentelemetry::global::get_text_map_propagator(|p| {
+                p.inject_context(&ctx, &mut opentelemetry_http::HeaderInjector(&mut headers))
+            });
+            let out = headers
+                .get("traceparent")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            format!("{} {out}", ctx.span().span_context().trace_id())
         }),
     );
     let app = server::stack(routes, &HttpConfig::default(), &Metrics::new("test"));
-    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let req = Request::get("/trace")
-        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
-        .body(Body::empty())
-        .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
+    let mut req = Request::get("/trace");
+    if let Some(tp) = traceparent {
+        req = req.header("traceparent", tp);
+    }
+    let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(body, trace_id.as_bytes());
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    let (id, out) = body.split_once(' ').unwrap();
+    (id.to_owned(), out.to_owned())
+}
+
+#[tokio::test]
+async fn incoming_w3c_trace_context_is_continued_sampled_or_not() {
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    for flags in ["01", "00"] {
+        let (id, out) = trace_ids(Some(&format!("00-{trace_id}-00f067aa0ba902b7-{flags}"))).await;
+        assert_eq!(id, trace_id, "flags {flags}");
+        assert!(
+            out.starts_with(&format!("00-{trace_id}-")) && out.ends_with(&format!("-{flags}")),
+            "outgoing calls carry the trace on, with its sampling decision: {out}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_trace_context_a_request_still_gets_a_trace_id_it_passes_on() {
+    // Nothing is exported or recorded, but logs and downstream services
+    // still share one trace id per request.
+    let (id, out) = trace_ids(None).await;
+    assert_eq!(id.len(), 32);
+    assert_ne!(id, "0".repeat(32), "a real trace id");
+    assert!(out.starts_with(&format!("00-{id}-")), "{out}");
+    let (other, _) = trace_ids(None).await;
+    assert_ne!(id, other, "one per request");
 }
 
 #[tokio::test]
