@@ -95,6 +95,20 @@ impl Stack {
             .body
     }
 
+    /// `n` new users (ids from `prefix`), each with `product` in the cart
+    /// once: the buyers of a burst of checkouts.
+    pub async fn buyers(&self, prefix: &str, n: usize, product: uuid::Uuid) -> Vec<String> {
+        let run = unique_id(prefix);
+        let users: Vec<String> = (0..n).map(|i| format!("{run}-{i}")).collect();
+        for user in &users {
+            self.cart_of(user)
+                .set_quantity(product, 1)
+                .await
+                .expect("put the product in the cart");
+        }
+        users
+    }
+
     /// A product's available stock, as anyone can read it.
     pub async fn stock(&self, id: uuid::Uuid) -> i32 {
         self.products()
@@ -114,4 +128,9 @@ pub fn user_token(user: &str) -> String {
 /// A name no other run of the suite uses, so runs can share a stack.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix} {}", uuid::Uuid::now_v7().simple())
+}
+
+/// Like [`unique`], without spaces: for user ids and idempotency keys.
+pub fn unique_id(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }

@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 
-use e2e::{Stack, unique};
+use e2e::{Stack, unique_id};
 use futures::future::join_all;
 use shop_api::order::{Checkout, ListOrders, OrderStatus};
 
 #[tokio::test]
 async fn browse_add_check_out_see_the_order_cancel_and_get_the_stock_back() {
     let stack = Stack::from_env();
-    let user = unique("shopper").replace(' ', "-");
+    let user = unique_id("shopper");
     let product = stack.new_product(10, 1999).await;
     // Browse: the product is listed in its category.
     let page = stack
@@ -31,7 +31,7 @@ async fn browse_add_check_out_see_the_order_cancel_and_get_the_stock_back() {
 
     let orders = stack.orders_of(&user);
     let placed = orders
-        .checkout(&unique("key").replace(' ', "-"), &Checkout::default())
+        .checkout(&unique_id("key"), &Checkout::default())
         .await
         .unwrap();
     assert_eq!(placed.status, 201);
@@ -60,15 +60,7 @@ async fn browse_add_check_out_see_the_order_cancel_and_get_the_stock_back() {
 async fn many_buyers_for_few_units_never_oversell() {
     let stack = Stack::from_env();
     let product = stack.new_product(5, 500).await;
-    let run = unique("race").replace(' ', "-");
-    let users: Vec<String> = (0..40).map(|i| format!("{run}-{i}")).collect();
-    for user in &users {
-        stack
-            .cart_of(user)
-            .set_quantity(product.id, 1)
-            .await
-            .unwrap();
-    }
+    let users = stack.buyers("race", 40, product.id).await;
     let stack = &stack;
     let answers = join_all(users.iter().map(|u| async move {
         stack
@@ -99,7 +91,7 @@ async fn many_buyers_for_few_units_never_oversell() {
 #[tokio::test]
 async fn one_idempotency_key_makes_one_order_however_often_it_is_sent() {
     let stack = Stack::from_env();
-    let user = unique("retrier").replace(' ', "-");
+    let user = unique_id("retrier");
     let product = stack.new_product(10, 700).await;
     stack
         .cart_of(&user)
@@ -107,7 +99,7 @@ async fn one_idempotency_key_makes_one_order_however_often_it_is_sent() {
         .await
         .unwrap();
     let orders = stack.orders_of(&user);
-    let key = unique("key").replace(' ', "-");
+    let key = unique_id("key");
     let body = Checkout::default();
     let answers = join_all((0..10).map(|_| orders.checkout(&key, &body))).await;
     let mut ids = Vec::new();
@@ -137,7 +129,7 @@ async fn one_idempotency_key_makes_one_order_however_often_it_is_sent() {
 #[tokio::test]
 async fn another_users_order_is_not_found() {
     let stack = Stack::from_env();
-    let alice = unique("alice").replace(' ', "-");
+    let alice = unique_id("alice");
     let product = stack.new_product(5, 100).await;
     stack
         .cart_of(&alice)
@@ -150,7 +142,7 @@ async fn another_users_order_is_not_found() {
         .await
         .unwrap()
         .body;
-    let mallory = stack.orders_of(&unique("mallory").replace(' ', "-"));
+    let mallory = stack.orders_of(&unique_id("mallory"));
     assert_eq!(
         mallory
             .get(order.id)

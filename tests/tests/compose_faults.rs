@@ -3,14 +3,14 @@
 //!
 //! Ignored in ordinary runs: they need the Compose stack and the docker CLI.
 //! `docker/ci.sh` runs them against its stack with
-//! `cargo nextest run -p e2e --run-ignored only --test compose_faults`,
+//! `cargo xtask e2e --against --run-ignored only -E 'binary(compose_faults)'`,
 //! with `SHOP_GATEWAY_URL` and `COMPOSE_PROJECT_NAME` set.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::{Stack, unique};
+use e2e::{Stack, unique_id};
 use futures::future::join_all;
 use shop_api::order::{Checkout, ListOrders, OrderStatus};
 
@@ -41,20 +41,37 @@ async fn wait_for_orders(stack: &Stack, user: &str, within: Duration) {
     panic!("the order service did not come back within {within:?}");
 }
 
+/// Checks out `user`'s cart with `key`, retrying (every 500 ms) while the
+/// answer is "unavailable" or "in progress", until it is placed; fails on
+/// any other answer or once `deadline` has passed. The order must be
+/// confirmed.
+async fn checkout_until_placed(stack: &Stack, user: &str, key: &str, deadline: Instant) {
+    loop {
+        match stack
+            .orders_of(user)
+            .checkout(key, &Checkout::default())
+            .await
+        {
+            Ok(placed) => {
+                assert_eq!(placed.body.status, OrderStatus::Confirmed, "{user}");
+                return;
+            }
+            Err(e) => {
+                let retriable = e.is_unavailable() || e.problem().is_some_and(|p| p.status == 409);
+                assert!(retriable, "{user}: {e}");
+                assert!(Instant::now() < deadline, "{user} never got an order: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs the Compose stack: run by docker/ci.sh"]
 async fn killing_order_mid_burst_loses_and_duplicates_nothing() {
     let stack = Stack::from_env();
     let product = stack.new_product(100, 300).await;
-    let run = unique("burst").replace(' ', "-");
-    let users: Vec<String> = (0..30).map(|i| format!("{run}-{i}")).collect();
-    for user in &users {
-        stack
-            .cart_of(user)
-            .set_quantity(product.id, 1)
-            .await
-            .unwrap();
-    }
+    let users = stack.buyers("burst", 30, product.id).await;
     let stack_ref = &stack;
     let burst = join_all(users.iter().map(|u| async move {
         let _ = stack_ref
@@ -75,25 +92,7 @@ async fn killing_order_mid_burst_loses_and_duplicates_nothing() {
     // RECOVERY_AFTER_MS, 30 s by default).
     let deadline = Instant::now() + Duration::from_secs(180);
     for user in &users {
-        loop {
-            match stack
-                .orders_of(user)
-                .checkout("burst", &Checkout::default())
-                .await
-            {
-                Ok(placed) => {
-                    assert_eq!(placed.body.status, OrderStatus::Confirmed);
-                    break;
-                }
-                Err(e) => {
-                    let retriable =
-                        e.is_unavailable() || e.problem().is_some_and(|p| p.status == 409);
-                    assert!(retriable, "{user}: {e}");
-                    assert!(Instant::now() < deadline, "{user} never got an answer: {e}");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        }
+        checkout_until_placed(&stack, user, "burst", deadline).await;
     }
     for user in &users {
         let orders = stack
@@ -116,7 +115,7 @@ async fn killing_order_mid_burst_loses_and_duplicates_nothing() {
 #[ignore = "needs the Compose stack: run by docker/ci.sh"]
 async fn with_product_stopped_checkout_fails_fast_and_the_cart_reads_stale() {
     let stack = Stack::from_env();
-    let user = unique("outage").replace(' ', "-");
+    let user = unique_id("outage");
     let product = stack.new_product(5, 450).await;
     stack
         .cart_of(&user)
@@ -145,32 +144,16 @@ async fn with_product_stopped_checkout_fails_fast_and_the_cart_reads_stale() {
 
     compose(&["start", "product"]);
     let back = Instant::now();
-    loop {
-        match stack
-            .orders_of(&user)
-            .checkout("after-outage", &Checkout::default())
-            .await
-        {
-            Ok(placed) => {
-                assert_eq!(placed.body.status, OrderStatus::Confirmed);
-                break;
-            }
-            Err(e) => {
-                assert!(
-                    e.is_unavailable() || e.problem().is_some_and(|p| p.status == 409),
-                    "{e}"
-                );
-                // The promise (issue 4): within 30 s of product starting.
-                // While it is not yet back, each attempt fails fast and
-                // frees the key, so no worker round is waited for.
-                assert!(
-                    back.elapsed() < Duration::from_secs(30),
-                    "checkout works again within 30 s: {e}"
-                );
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
+    // The promise (issue 4): within 30 s of product starting. While it is
+    // not yet back, each attempt fails fast and frees the key, so no worker
+    // round is waited for.
+    checkout_until_placed(
+        &stack,
+        &user,
+        "after-outage",
+        back + Duration::from_secs(30),
+    )
+    .await;
     println!(
         "checkout worked again {:.1} s after product started",
         back.elapsed().as_secs_f64()
