@@ -254,6 +254,23 @@ impl ProductClient {
         .await
     }
 
+    /// `GET /v1/products/{id}` with `If-None-Match: etag`: `None` when the
+    /// product is unchanged (304 Not Modified), else the current product.
+    pub async fn revalidate(
+        &self,
+        id: Uuid,
+        etag: &str,
+    ) -> Result<Option<Tagged<Product>>, ClientError> {
+        let req = self
+            .request(Method::GET, &format!("/v1/products/{id}"))
+            .header(header::IF_NONE_MATCH, etag);
+        let resp = self.send(req, Idempotent).await?;
+        if resp.status() == StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        decode(resp).await.map(Some)
+    }
+
     /// `POST /v1/products` (admin).
     pub async fn create(&self, product: &NewProduct) -> Result<Tagged<Product>, ClientError> {
         let req = self.request(Method::POST, "/v1/products").json(product);
