@@ -96,6 +96,10 @@ pub struct Args {
     /// tokens. Default: the committed development key.
     #[arg(long, env = "LOAD_SIGNING_KEY_FILE", value_name = "FILE")]
     pub signing_key: Option<PathBuf>,
+    /// Users are PREFIX-0, PREFIX-1, ... Two runs at once against one
+    /// stack need different prefixes, or each audit sees the other's orders.
+    #[arg(long, default_value = "load-user", value_name = "PREFIX")]
+    pub user_prefix: String,
     /// Token issuer and audience, as the services expect them.
     #[arg(long, env = "AUTH_ISSUER", default_value = shop_api::auth::DEV_ISSUER)]
     pub issuer: String,

@@ -49,6 +49,7 @@ pub struct World {
     pub mix: Mix,
     pub run_id: String,
     pub seed: u64,
+    pub user_prefix: String,
     pub users: Users,
 }
 
@@ -99,10 +100,10 @@ impl World {
             .push(user);
     }
 
-    /// Sets up `load-user-{n}`. Its earlier cart is emptied (it may hold
+    /// Sets up user `n` (`load-user-{n}` by default). Its earlier cart is emptied (it may hold
     /// archived products of an earlier run, which checkout refuses).
     pub async fn new_user(&self, n: usize) -> Result<User, ClientError> {
-        let name = format!("load-user-{n}");
+        let name = format!("{}-{n}", self.user_prefix);
         let token = self
             .target
             .token(&name, false)

@@ -90,6 +90,7 @@ impl Run {
             mix: args.mix,
             run_id,
             seed,
+            user_prefix: args.user_prefix.clone(),
             users: Users::default(),
         };
         Ok(Self {
