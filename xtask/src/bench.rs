@@ -7,6 +7,10 @@
 //! - `bench reads`: `GET /v1/products/{id}` with random ids under wrk,
 //!   beside `pgbench -S` on the same PostgreSQL, as a ratio; plus the
 //!   services' idle memory. Needs `wrk` (Debian package `wrk`).
+//! - `bench checkout`: shop-load's checkout scenario (16 closed-loop users
+//!   of add-to-cart + checkout, 15 s) beside `pgbench -N`, as a ratio, with
+//!   the CPU seconds every process spent (the services, PostgreSQL and
+//!   shop-load itself), read from /proc.
 
 use std::process::Command;
 use std::time::Duration;
@@ -17,8 +21,10 @@ use crate::pg::DbServer;
 use crate::stack::{self, Logs, Profile, Stack};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    if args.first().map(String::as_str) == Some("reads") {
-        return reads();
+    match args.first().map(String::as_str) {
+        Some("reads") => return reads(),
+        Some("checkout") => return checkout_load(),
+        _ => {}
     }
     checkouts(args)
 }
@@ -121,27 +127,7 @@ fn reads() -> anyhow::Result<()> {
     )?;
 
     // The baseline: PostgreSQL's own primary-key reads on the same server.
-    db.psql("CREATE DATABASE pgbench")?;
-    let mut pg_url = reqwest::Url::parse(&db.admin_url())?;
-    pg_url.set_path("pgbench");
-    output(
-        Command::new(bin.join("pgbench")).args(["-i", "-s", "10", "-q", pg_url.as_str()]),
-        "pgbench -i",
-    )?;
-    let pgbench_cmd = format!("pgbench -S -M prepared -c16 -j1 -T10 {pg_url}");
-    let pg = output(
-        Command::new(bin.join("pgbench")).args([
-            "-S",
-            "-M",
-            "prepared",
-            "-c16",
-            "-j1",
-            "-T10",
-            pg_url.as_str(),
-        ]),
-        "pgbench -S",
-    )?;
-    let tps = figure(&pg, "tps = ").context("pgbench printed no tps")?;
+    let (pgbench_cmd, tps) = pgbench(&db, &bin, "-S")?;
 
     let wrk_cmd = format!("wrk -t1 -c64 -d10s -s {} {product_url}", script.display());
     let wrk = output(
@@ -166,5 +152,155 @@ fn reads() -> anyhow::Result<()> {
     for (name, kib) in stack.rss_kib() {
         println!("  {name:<8} {:.1} MiB", kib as f64 / 1024.0);
     }
+    Ok(())
+}
+
+/// Creates a pgbench database (scale 10) on `db` and runs `pgbench MODE
+/// -M prepared -c16 -j1 -T10` against it: PostgreSQL's own figure on the
+/// same server, the baseline of every ratio. Returns the command and tps.
+fn pgbench(db: &DbServer, bin: &std::path::Path, mode: &str) -> anyhow::Result<(String, f64)> {
+    db.psql("CREATE DATABASE pgbench")?;
+    let mut pg_url = reqwest::Url::parse(&db.admin_url())?;
+    pg_url.set_path("pgbench");
+    output(
+        Command::new(bin.join("pgbench")).args(["-i", "-s", "10", "-q", pg_url.as_str()]),
+        "pgbench -i",
+    )?;
+    let args = [mode, "-M", "prepared", "-c16", "-j1", "-T10"];
+    let out = output(
+        Command::new(bin.join("pgbench")).args(args).arg(pg_url.as_str()),
+        "pgbench",
+    )?;
+    let tps = figure(&out, "tps = ").context("pgbench printed no tps")?;
+    Ok((format!("pgbench {} {pg_url}", args.join(" ")), tps))
+}
+
+/// CPU seconds (user + system) a process has used, from /proc/PID/stat;
+/// with `children`, also what its exited children used (a PostgreSQL
+/// server's backends come and go).
+fn cpu_seconds(pid: u32, children: bool) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    let f: Vec<f64> = stat[close + 2..]
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    // Fields 14-17 of proc(5): utime, stime, cutime, cstime (clock ticks).
+    let own = f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0);
+    let waited = f.get(13).unwrap_or(&0.0) + f.get(14).unwrap_or(&0.0);
+    (own + if children { waited } else { 0.0 }) / 100.0
+}
+
+/// CPU seconds of a PostgreSQL server: the postmaster, the children it
+/// reaped, and the children still running.
+fn postgres_cpu_seconds(postmaster: u32) -> f64 {
+    let mut total = cpu_seconds(postmaster, true);
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 2..].split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(postmaster) {
+            total += cpu_seconds(pid, false);
+        }
+    }
+    total
+}
+
+/// `bench checkout`: see the module docs.
+fn checkout_load() -> anyhow::Result<()> {
+    let exe = crate::load::build_shop_load(Profile::Release)?;
+    let db = DbServer::from_env_or_start()?;
+    let bin = crate::pg::find_bin_dir()?;
+    let stack = Stack::start_with(&db, stack::free_endpoints()?, Logs::Files, Profile::Release)?;
+
+    let (pgbench_cmd, tps) = pgbench(&db, &bin, "-N")?;
+
+    let dir = crate::workspace_root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let report = dir.join("checkout.json");
+    let html = dir.join("checkout.html");
+    let load_args = [
+        "--scenario",
+        "checkout",
+        "--users",
+        "16",
+        "--duration",
+        "15s",
+        "--quiet",
+    ];
+    let cpu = || {
+        let mut v: Vec<(&str, f64)> = stack
+            .pids()
+            .into_iter()
+            .map(|(name, pid)| (name, cpu_seconds(pid, false)))
+            .collect();
+        if let Some(pm) = db.postmaster_pid() {
+            v.push(("postgres", postgres_cpu_seconds(pm)));
+        }
+        v
+    };
+    let before = cpu();
+    let out = output(
+        Command::new(&exe)
+            .args(load_args)
+            .arg("--report")
+            .arg(&report)
+            .arg("--html")
+            .arg(&html)
+            .envs(stack.e2e_env()),
+        "shop-load",
+    )?;
+    let after = cpu();
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+    let per_s = r["checkouts"]["per_s"].as_f64().unwrap_or(0.0);
+    let placed = r["checkouts"]["placed"].as_f64().unwrap_or(0.0);
+    let ms = |path: &[&str]| {
+        path.iter()
+            .fold(&r, |v, k| &v[*k])
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    };
+    println!("{out}");
+    println!("{pgbench_cmd}\n  {tps:.0} tps");
+    println!(
+        "shop-load {} (report {})\n  {per_s:.0} checkouts/s ({placed:.0} placed), audit {}",
+        load_args.join(" "),
+        report.display(),
+        if r["audit"]["ok"] == true { "OK" } else { "VIOLATED" }
+    );
+    println!(
+        "  add-to-cart + checkout: p50 {:.2} ms, p99 {:.2} ms; POST /v1/orders alone: p50 {:.2} ms, p99 {:.2} ms",
+        ms(&["journeys", "checkout", "latency_ms", "p50"]),
+        ms(&["journeys", "checkout", "latency_ms", "p99"]),
+        ms(&["steps", "checkout.place", "latency_ms", "p50"]),
+        ms(&["steps", "checkout.place", "latency_ms", "p99"]),
+    );
+    println!("\ncheckouts/s / pgbench -N tps = {:.3}", per_s / tps);
+    println!("\nCPU seconds during the load run (and per checkout):");
+    let mut rows: Vec<(&str, f64)> = before
+        .iter()
+        .zip(&after)
+        .map(|((name, b), (_, a))| (*name, a - b))
+        .collect();
+    if db.postmaster_pid().is_none() {
+        println!("  (PostgreSQL is not local: DATABASE_URL is set, so its CPU is not measured)");
+    }
+    rows.push(("shop-load", r["cpu_s"].as_f64().unwrap_or(f64::NAN)));
+    for (name, secs) in rows {
+        println!(
+            "  {name:<10} {secs:>6.2} s  {:>6.3} ms/checkout",
+            secs * 1000.0 / placed.max(1.0)
+        );
+    }
+    anyhow::ensure!(r["audit"]["ok"] == true, "the audit found a violation");
     Ok(())
 }

@@ -8,6 +8,7 @@
 //!   `SHOP_*_URL` variables (a compose stack, say).
 //! - `cargo xtask dev`: a throwaway PostgreSQL and the services with the demo
 //!   catalog, until Ctrl-C.
+//! - `cargo xtask load [--release] [ARGS]`: shop-load against a local stack.
 //! - `cargo xtask k8s`: the Kubernetes manifests validated offline.
 //! - `cargo xtask standins`: local stand-ins for the base images, built from
 //!   Debian packages, for machines that cannot pull images.
@@ -18,6 +19,7 @@
 
 mod bench;
 mod dev;
+mod load;
 mod pg;
 mod stack;
 mod token;
@@ -31,8 +33,13 @@ commands:
   e2e [--against] [ARGS...]           run the end-to-end suite on a local stack, or with
                                       --against on the one SHOP_*_URL names
   dev                                 run the stack locally with the demo catalog
+  load [--release] [ARGS...]          run shop-load (ARGS; `load -- --help` lists them)
+                                      against a local stack it starts
   bench [--release] [N]               N sequential checkouts on a local stack (default
                                       1000), printing latency percentiles
+  bench checkout                      16 closed-loop users of add-to-cart + checkout for
+                                      15 s (shop-load) beside pgbench -N, with the CPU
+                                      seconds of every process (release build)
   bench reads                         product reads under wrk beside pgbench -S, and
                                       the services' memory (needs wrk)
   k8s                                 validate the Kubernetes manifests offline
@@ -53,6 +60,7 @@ fn main() -> ExitCode {
         Some("e2e") => pg::run_e2e(&args[1..]),
         Some("token") => token::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("load") => load::run(&args[1..]),
         Some("k8s") => script("k8s/validate.sh", &args[1..]),
         Some("standins") => script("docker/standins/build.sh", &args[1..]),
         Some("containers") => script("docker/ci.sh", &args[1..]),

@@ -229,6 +229,14 @@ impl DbServer {
         self.admin_url.to_string()
     }
 
+    /// The server's main process, when this is a throwaway cluster (its
+    /// CPU time and its children's are what `bench` charges PostgreSQL).
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let cluster = self.cluster.as_ref()?;
+        let pid_file = std::fs::read_to_string(cluster.dir.join("data/postmaster.pid")).ok()?;
+        pid_file.lines().next()?.trim().parse().ok()
+    }
+
     /// Runs one SQL statement as the admin user.
     pub fn psql(&self, sql: &str) -> anyhow::Result<()> {
         Command::new(&self.psql)

@@ -89,6 +89,15 @@ impl Stack {
             .unwrap_or_default()
     }
 
+    /// Each service's process id.
+    pub fn pids(&self) -> Vec<(&'static str, u32)> {
+        self.endpoints
+            .iter()
+            .zip(&self.children)
+            .map(|(e, child)| (e.name, child.id()))
+            .collect()
+    }
+
     /// Each service's resident memory in KiB, from /proc (Linux).
     pub fn rss_kib(&self) -> Vec<(&'static str, u64)> {
         self.endpoints
