@@ -2,7 +2,10 @@
 # Offline validation of the Kubernetes manifests, for CI and developers:
 #   bash k8s/validate.sh
 # 1. renders every overlay in k8s/overlays with `kubectl kustomize` (or a
-#    standalone `kustomize build`) into target/k8s/<overlay>.yaml;
+#    standalone `kustomize build`) into target/k8s/<overlay>.yaml; a
+#    component in k8s/components is checked through an overlay that uses it
+#    (k8s/overlays/dev-load for components/load), and one that no overlay
+#    uses is an error, as it would go unchecked;
 # 2. validates every rendered object with kubernetes-validate --strict
 #    (unknown fields are errors) against the two newest Kubernetes versions
 #    it ships and the oldest one the manifests support (1.30: the native
@@ -57,10 +60,16 @@ overlays=()
 for dir in k8s/overlays/*/; do
   name=$(basename "$dir")
   render "$dir" >"$out/$name.yaml" || fail "kustomize cannot render $dir"
-  printf '%-6s %3d objects -> %s\n' "$name" "$(grep -c '^kind:' "$out/$name.yaml")" "$out/$name.yaml"
+  printf '%-8s %3d objects -> %s\n' "$name" "$(grep -c '^kind:' "$out/$name.yaml")" "$out/$name.yaml"
   overlays+=("$out/$name.yaml")
 done
 ((${#overlays[@]})) || fail "no overlay found under k8s/overlays"
+for dir in k8s/components/*/; do
+  [[ -d "$dir" ]] || continue
+  name=$(basename "$dir")
+  grep -qs -- "- ../../components/$name\$" k8s/overlays/*/kustomization.yaml ||
+    fail "no overlay uses the component $dir, so nothing renders and checks it"
+done
 
 step "kubernetes-validate --strict"
 schemas=$("$venv/bin/python" -c 'import kubernetes_validate, os; print(os.path.join(os.path.dirname(kubernetes_validate.__file__), "kubernetes-json-schema"))')

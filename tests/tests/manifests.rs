@@ -3,13 +3,14 @@
 //!
 //! No cluster and no tool is needed: the test reads `k8s/` itself. It follows
 //! the parts of kustomize the manifests use for what it checks (`resources`,
-//! `configMapGenerator`, `secretGenerator`, `images`) and leaves patches to
+//! `components`, `configMapGenerator`, `secretGenerator`, `images`) and leaves patches to
 //! `k8s/validate.sh`, which renders every overlay with kustomize and
 //! validates the result. So every check here is about the base plus what an
 //! overlay generates; the dev overlay's objects (PostgreSQL) join the base.
 //!
 //! A service joins with one line in [`services`]: its name, and the function
-//! that loads its configuration.
+//! that loads its configuration. A one-shot binary run as a Job (the load
+//! generator, from the component `k8s/components/load`) joins in [`jobs`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -82,6 +83,59 @@ impl Service {
         }
     }
 }
+
+/// A workspace binary the manifests run to completion as a Job, held to the
+/// same rules as the services. Its configuration is a clap command line, so
+/// it is checked by the text of its sources rather than by loading it.
+struct Job {
+    /// The Job, its container, its ServiceAccount and its pods'
+    /// `app.kubernetes.io/name`.
+    name: &'static str,
+    /// The overlay that renders it (the component alone renders nothing).
+    overlay: &'static str,
+    /// The image as the manifests name it (the Dockerfile's folder under
+    /// `docker/` without the `shop-`), and the binary its ENTRYPOINT runs.
+    image: &'static str,
+    binary: &'static str,
+    /// Its crate, whose sources declare the variables it reads (clap's
+    /// `env = "NAME"`), and the file with its `Args`.
+    krate: &'static str,
+    cli: &'static str,
+    /// Variables the code reads that the Job leaves unset on purpose, and why.
+    unset_on_purpose: &'static [(&'static str, &'static str)],
+}
+
+/// Every Job the manifests run. One entry each.
+fn jobs() -> Vec<Job> {
+    vec![Job {
+        name: "load",
+        overlay: "dev-load",
+        image: "shop-load",
+        binary: "shop-load",
+        krate: "crates/load",
+        cli: "crates/load/src/cli.rs",
+        unset_on_purpose: &[
+            (
+                "SHOP_GATEWAY_URL",
+                "the Job calls each service by its own URL: the audit needs product's \
+                 internal API, which no gateway or ingress routes",
+            ),
+            (
+                "LOAD_SIGNING_KEY_FILE",
+                "the default is the committed development key, which the dev overlay's \
+                 services trust",
+            ),
+        ],
+    }]
+}
+
+/// Every overlay in k8s/overlays; dev-load is dev plus the component
+/// k8s/components/load.
+const OVERLAYS: &[&str] = &["dev", "dev-load", "prod"];
+
+/// How long shop-load may need beyond the load itself and the audit's settle
+/// timeout: creating its catalog before, archiving it after.
+const LOAD_SET_UP_AND_CLEAN_UP_SECS: f64 = 60.0;
 
 /// Where the platform's configuration is read (`env.<kind>("NAME")`), for
 /// every service. A service's own crate (`services/<name>/src`) is read too.
@@ -237,6 +291,11 @@ impl Tree {
                 self.objects.extend(parse_all(&path));
             }
         }
+        // A Component is a kustomization too; what this test follows of it
+        // (resources, generators, images) works the same way.
+        for component in seq(&k["components"]) {
+            self.add(&dir.join(str_of(component)));
+        }
         for (key, target) in [
             ("configMapGenerator", &mut self.config_maps),
             ("secretGenerator", &mut self.secrets),
@@ -297,11 +356,11 @@ impl Tree {
         one
     }
 
-    /// Deployments and StatefulSets: name, pod labels, pod spec.
+    /// Deployments, StatefulSets and Jobs: name, pod labels, pod spec.
     fn workloads(&self) -> Vec<(String, BTreeMap<String, String>, &Value)> {
         self.objects
             .iter()
-            .filter(|o| matches!(str_of(&o["kind"]), "Deployment" | "StatefulSet"))
+            .filter(|o| matches!(str_of(&o["kind"]), "Deployment" | "StatefulSet" | "Job"))
             .map(|o| {
                 let template = &o["spec"]["template"];
                 (
@@ -316,14 +375,21 @@ impl Tree {
     fn deployment(&self, service: &str) -> &Value {
         self.one("Deployment", service)
     }
+
+    /// Whether the workload called `name` is a Job.
+    fn is_job(&self, name: &str) -> bool {
+        self.all("Job")
+            .any(|j| str_of(&j["metadata"]["name"]) == name)
+    }
 }
 
 fn overlay(name: &str) -> Tree {
     Tree::load(&root().join("k8s/overlays").join(name))
 }
 
-fn container<'a>(deployment: &'a Value, name: &str) -> &'a Value {
-    seq(&deployment["spec"]["template"]["spec"]["containers"])
+/// A Deployment's or a Job's container (both keep the pod in spec.template).
+fn container<'a>(workload: &'a Value, name: &str) -> &'a Value {
+    seq(&workload["spec"]["template"]["spec"]["containers"])
         .iter()
         .find(|c| str_of(&c["name"]) == name)
         .unwrap_or_else(|| panic!("no container {name}"))
@@ -404,11 +470,17 @@ fn environment(
     (env, external)
 }
 
-/// The variables a crate reads: every `env.<kind>("NAME"` in its sources.
+/// The variables a crate reads: every `env.<kind>("NAME"` in its sources (the
+/// services' `Env`), and every `env = "NAME"` (a clap flag's variable, as
+/// shop-load declares them).
 fn variables_read(files: &[PathBuf]) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for file in files {
         let text = read(file);
+        for (at, _) in text.match_indices("env = \"") {
+            let rest = &text[at + "env = \"".len()..];
+            names.insert(rest[..rest.find('"').unwrap()].to_owned());
+        }
         for kind in ["required", "optional", "millis", "secs", "addr", "raw"] {
             let call = format!("env.{kind}(");
             for (at, _) in text.match_indices(&call) {
@@ -438,6 +510,55 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The long flags of a clap `Args` struct, read from its fields (clap
+/// spells `settle_timeout` as `--settle-timeout` unless `long = "..."` names
+/// it), with the text of each field's attributes (its `default_value`).
+fn cli_flags(cli: &str) -> BTreeMap<String, String> {
+    let text = read(&root().join(cli));
+    let start = text
+        .find("pub struct Args {")
+        .unwrap_or_else(|| panic!("{cli}: no `pub struct Args`"));
+    let body = &text[start..start + text[start..].find("\n}").unwrap()];
+    let mut flags = BTreeMap::new();
+    let mut attributes = String::new();
+    for line in body.lines().skip(1).map(str::trim) {
+        if let Some(field) = line
+            .strip_prefix("pub ")
+            .and_then(|rest| rest.split_once(':'))
+            .map(|(name, _)| name)
+        {
+            let long = match attributes.split_once("long = \"") {
+                Some((_, rest)) => rest[..rest.find('"').unwrap()].to_owned(),
+                None => field.replace('_', "-"),
+            };
+            flags.insert(format!("--{long}"), std::mem::take(&mut attributes));
+        } else if !line.starts_with("///") {
+            attributes.push_str(line);
+        }
+    }
+    assert!(flags.len() > 3, "{cli}: the scan finds the flags");
+    flags
+}
+
+/// A duration as shop-load parses it (`500ms`, `15s`, `2m`, `1h`; a bare
+/// number is seconds), in seconds.
+fn seconds(text: &str) -> f64 {
+    let at = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(at);
+    let n: f64 = number
+        .parse()
+        .unwrap_or_else(|_| panic!("`{text}` is not a duration"));
+    n * match unit {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => panic!("`{text}`: unknown unit"),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The checks.
 
@@ -461,11 +582,47 @@ fn a_service_in_the_workspace_is_checked_with_its_own_config() {
             service.name
         );
     }
+    // The same for Jobs: each one an entry of jobs(), run by one overlay,
+    // whose binary its crate builds.
+    let on_disk: BTreeSet<_> = std::fs::read_dir(root().join("k8s/overlays"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let listed: BTreeSet<_> = OVERLAYS.iter().map(|o| o.to_string()).collect();
+    assert_eq!(on_disk, listed, "OVERLAYS lists k8s/overlays");
+    for overlay_name in OVERLAYS {
+        let run: BTreeSet<_> = overlay(overlay_name)
+            .all("Job")
+            .map(|j| str_of(&j["metadata"]["name"]).to_owned())
+            .collect();
+        let listed: BTreeSet<_> = jobs()
+            .iter()
+            .filter(|j| j.overlay == *overlay_name)
+            .map(|j| j.name.to_owned())
+            .collect();
+        assert_eq!(
+            run, listed,
+            "jobs() lists what k8s/overlays/{overlay_name} runs"
+        );
+    }
+    for job in jobs() {
+        let manifest = read(&root().join(job.krate).join("Cargo.toml"));
+        let name = format!("name = \"{}\"", job.binary);
+        assert!(
+            manifest
+                .split("[[bin]]")
+                .skip(1)
+                .any(|bin| bin.lines().any(|l| l.trim() == name)),
+            "{}/Cargo.toml builds the binary {}",
+            job.krate,
+            job.binary
+        );
+    }
 }
 
 #[test]
 fn every_deployment_satisfies_its_service_config() {
-    for overlay_name in ["dev", "prod"] {
+    for overlay_name in OVERLAYS.iter().copied() {
         let tree = overlay(overlay_name);
         let mut external = BTreeSet::new();
         for service in services() {
@@ -482,13 +639,15 @@ fn every_deployment_satisfies_its_service_config() {
                 );
             }
         }
+        for job in jobs().iter().filter(|j| j.overlay == overlay_name) {
+            let job_object = tree.one("Job", job.name);
+            let (_, ext) = environment(&tree, job.name, container(job_object, job.name));
+            external.extend(ext);
+        }
         match overlay_name {
-            // The dev overlay applies on an empty cluster: it generates
-            // everything the pods reference.
-            "dev" => assert!(external.is_empty(), "dev references {external:?}"),
             // The prod overlay generates no credentials; what it needs is
             // listed where operators read it.
-            _ => {
+            "prod" => {
                 assert!(tree.secrets.is_empty(), "prod generates Secrets");
                 let expected: BTreeSet<_> = PROD_EXTERNAL_OBJECTS
                     .iter()
@@ -500,6 +659,12 @@ fn every_deployment_satisfies_its_service_config() {
                     assert!(text.contains(name), "prod kustomization.yaml names {name}");
                 }
             }
+            // The dev overlays apply on an empty cluster: they generate
+            // everything the pods reference.
+            _ => assert!(
+                external.is_empty(),
+                "{overlay_name} references {external:?}"
+            ),
         }
     }
 }
@@ -561,6 +726,44 @@ fn deployments_set_exactly_the_variables_the_code_reads() {
                 || referenced.contains(name)
                 || refused(name);
             assert!(known, "{}: sets {name}, which no code reads", service.name);
+        }
+    }
+    // A Job's binary reads its variables through clap: exactly those are
+    // set, apart from the ones left unset on purpose.
+    for job in jobs() {
+        let tree = overlay(job.overlay);
+        let read_by_code = variables_read(&rust_files(&root().join(job.krate).join("src")));
+        let job_object = tree.one("Job", job.name);
+        let c = container(job_object, job.name);
+        let (env, _) = environment(&tree, job.name, c);
+        let set: BTreeSet<_> = env.keys().cloned().collect();
+        let unset: BTreeSet<_> = job
+            .unset_on_purpose
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
+        for name in &unset {
+            assert!(
+                read_by_code.contains(name),
+                "{}: {name} is unset on purpose, but no code reads it any more",
+                job.name
+            );
+        }
+        for name in &read_by_code {
+            assert!(
+                set.contains(name) || unset.contains(name),
+                "{}: {} reads {name}; set it in the Job, or say why not in jobs()",
+                job.name,
+                job.binary
+            );
+        }
+        for name in &set {
+            assert!(
+                read_by_code.contains(name),
+                "{}: sets {name}, which {} does not read",
+                job.name,
+                job.binary
+            );
         }
     }
 }
@@ -665,7 +868,7 @@ async fn the_admin_router_serves_the_probe_paths() {
 
 #[test]
 fn every_pod_is_hardened() {
-    for overlay_name in ["dev", "prod"] {
+    for overlay_name in OVERLAYS.iter().copied() {
         let tree = overlay(overlay_name);
         let namespace = tree.one("Namespace", "shop");
         let ns_labels = labels(&namespace["metadata"]["labels"]);
@@ -717,16 +920,31 @@ fn every_pod_is_hardened() {
                         );
                     }
                 }
-                for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
-                    assert!(!c[probe].is_null(), "{at}: {probe}");
+                // A Job serves nothing and ends by itself: nothing to probe.
+                if !tree.is_job(&name) {
+                    for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+                        assert!(!c[probe].is_null(), "{at}: {probe}");
+                    }
                 }
             }
         }
-        for service in services() {
-            let pod = &tree.deployment(service.name)["spec"]["template"]["spec"];
+        // The images' user (`USER 65532:65532` in every Dockerfile).
+        let ours = services()
+            .iter()
+            .map(|s| ("Deployment", s.name))
+            .chain(
+                jobs()
+                    .iter()
+                    .filter(|j| j.overlay == overlay_name)
+                    .map(|j| ("Job", j.name)),
+            )
+            .collect::<Vec<_>>();
+        for (kind, name) in ours {
+            let pod = &tree.one(kind, name)["spec"]["template"]["spec"];
             assert_eq!(
                 pod["securityContext"]["runAsUser"].as_i64(),
-                Some(RUN_AS_USER)
+                Some(RUN_AS_USER),
+                "{overlay_name}/{name}"
             );
         }
     }
@@ -734,7 +952,13 @@ fn every_pod_is_hardened() {
 
 #[test]
 fn services_hpas_and_pdbs_select_their_pods() {
-    let tree = overlay("dev");
+    // dev-load too: no Service may select the load pods.
+    for overlay_name in ["dev", "dev-load"] {
+        services_hpas_and_pdbs_select_their_pods_in(&overlay(overlay_name));
+    }
+}
+
+fn services_hpas_and_pdbs_select_their_pods_in(tree: &Tree) {
     let workloads = tree.workloads();
     for svc in tree.all("Service") {
         let name = str_of(&svc["metadata"]["name"]);
@@ -784,27 +1008,68 @@ fn services_hpas_and_pdbs_select_their_pods() {
 
 #[test]
 fn images_are_the_names_the_dockerfiles_build() {
-    let tree = overlay("dev");
+    // Each workload of ours by (its overlay, kind, name, container), the
+    // image the manifests name and the binary that image must run.
+    let mut ours = Vec::new();
     for service in services() {
-        let image = str_of(&container(tree.deployment(service.name), service.name)["image"]);
-        let base = format!("shop-{}", service.name);
-        assert_eq!(image, base, "k8s/base names the image without a tag");
-        let tag = tree.image_tags.get(&base).expect("the dev overlay tags it");
-        assert_eq!(
-            format!("{image}:{tag}"),
-            format!("shop-{}:dev", service.name)
+        let image = format!("shop-{}", service.name);
+        ours.push(("dev", "Deployment", service.name, image, service.name));
+    }
+    for job in jobs() {
+        let image = job.image.to_owned();
+        ours.push((job.overlay, "Job", job.name, image, job.binary));
+    }
+    for (overlay_name, kind, name, base, binary) in &ours {
+        let tree = overlay(overlay_name);
+        let image = str_of(&container(tree.one(kind, name), name)["image"]);
+        assert_eq!(image, base, "{name}: k8s/ names the image without a tag");
+        let tag = tree
+            .image_tags
+            .get(base)
+            .unwrap_or_else(|| panic!("{overlay_name} tags {base}"));
+        assert_eq!(tag, "dev", "{overlay_name}: {base}");
+
+        // docker/<name>/Dockerfile builds it (`docker build -f ... -t
+        // shop-<name>:dev`). A Job runs no `command`, so the image's
+        // ENTRYPOINT must be the binary, and its user the pods' UID.
+        let folder = base.strip_prefix("shop-").expect("images are shop-*");
+        let path = root().join("docker").join(folder).join("Dockerfile");
+        assert!(path.exists(), "{}: nothing builds {base}", path.display());
+        let dockerfile = read(&path);
+        let entrypoint = format!(r#"ENTRYPOINT ["/usr/local/bin/{binary}"]"#);
+        assert!(
+            dockerfile.lines().any(|l| l.trim() == entrypoint),
+            "{}: {entrypoint}",
+            path.display()
+        );
+        let user = format!("USER {RUN_AS_USER}:{RUN_AS_USER}");
+        assert!(
+            dockerfile.lines().any(|l| l.trim() == user),
+            "{}: {user}",
+            path.display()
+        );
+        assert!(
+            container(tree.one(kind, name), name)["command"].is_null(),
+            "{name}: the image's ENTRYPOINT runs {binary}"
         );
     }
     // docker-compose.yml builds the same names: each of its services that
-    // runs a Shop image runs the one this overlay names.
+    // runs a Shop image runs the one these overlays name, under the same
+    // name (the services, and the load generator as `load`).
+    let expected: BTreeMap<_, _> = ours
+        .iter()
+        .map(|(_, _, name, image, _)| (name.to_string(), format!("{image}:dev")))
+        .collect();
     let compose = parse_all(&root().join("docker-compose.yml")).remove(0);
-    let names: BTreeSet<_> = services().iter().map(|s| s.name).collect();
     let mut in_compose = 0;
     for (name, definition) in compose["services"].as_mapping().expect("services") {
         let (name, image) = (str_of(name), str_of(&definition["image"]));
         if image.starts_with("shop-") {
-            assert!(names.contains(name), "compose runs {image} as {name}");
-            assert_eq!(image, format!("shop-{name}:dev"), "compose service {name}");
+            assert_eq!(
+                expected.get(name),
+                Some(&image.to_owned()),
+                "compose runs {image} as {name}"
+            );
             in_compose += 1;
         }
     }
@@ -991,7 +1256,14 @@ fn destination(tree: &Tree, url: &str) -> (Peer, u16) {
 
 #[test]
 fn network_policies_allow_exactly_the_calls_the_code_makes() {
-    let tree = overlay("dev");
+    // dev-load adds the load pods' calls to product, cart and order, and the
+    // policies that allow them on both sides.
+    for overlay_name in ["dev", "dev-load"] {
+        network_policies_allow_exactly_the_calls_in(&overlay(overlay_name));
+    }
+}
+
+fn network_policies_allow_exactly_the_calls_in(tree: &Tree) {
     let tcp = |from: &str, to: &str, port: u16| -> Edge {
         (from.to_owned(), to.to_owned(), "TCP".to_owned(), port)
     };
@@ -1006,18 +1278,29 @@ fn network_policies_allow_exactly_the_calls_the_code_makes() {
     // trace collector, the services it depends on.
     for service in services() {
         let (env, _) = environment(
-            &tree,
+            tree,
             service.name,
             container(tree.deployment(service.name), service.name),
         );
         for (name, value) in &env {
             if name.ends_with("_URL") || name == "OTEL_EXPORTER_OTLP_ENDPOINT" {
-                let (to, port) = destination(&tree, value);
+                let (to, port) = destination(tree, value);
                 calls.insert(tcp(service.name, &to, port));
             }
         }
     }
-    let (ingress, egress) = allowed(&tree);
+    // A Job calls what its URL variables name (shop-load: SHOP_*_URL).
+    for job in tree.all("Job") {
+        let name = str_of(&job["metadata"]["name"]);
+        let (env, _) = environment(tree, name, container(job, name));
+        for (variable, value) in &env {
+            if variable.ends_with("_URL") {
+                let (to, port) = destination(tree, value);
+                calls.insert(tcp(name, &to, port));
+            }
+        }
+    }
+    let (ingress, egress) = allowed(tree);
 
     // Egress: exactly the calls.
     let missing: Vec<_> = calls.difference(&egress).collect();
@@ -1053,7 +1336,7 @@ fn network_policies_allow_exactly_the_calls_the_code_makes() {
                 str_of(&backend["name"]),
                 port["port"].as_u64().unwrap()
             );
-            let (to, port) = destination(&tree, &url);
+            let (to, port) = destination(tree, &url);
             expected.insert(tcp("ingress-controller", &to, port));
         }
     }
@@ -1085,6 +1368,150 @@ fn network_policies_allow_exactly_the_calls_the_code_makes() {
             "{}",
             service.name
         );
+    }
+}
+
+/// A container's `env` entry by name.
+fn env_entry<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
+    seq(&container["env"])
+        .iter()
+        .find(|v| str_of(&v["name"]) == name)
+}
+
+#[test]
+fn jobs_run_once_within_their_deadline_against_the_services() {
+    for job in jobs() {
+        let tree = overlay(job.overlay);
+        let object = tree.one("Job", job.name);
+        let (spec, name) = (&object["spec"], job.name);
+        // A failed run is a result, not something to retry: a second attempt
+        // would load a system the first one already changed.
+        assert_eq!(
+            spec["backoffLimit"].as_u64(),
+            Some(0),
+            "{name}: backoffLimit"
+        );
+        assert_eq!(
+            str_of(&spec["template"]["spec"]["restartPolicy"]),
+            "Never",
+            "{name}: restartPolicy"
+        );
+        assert!(
+            spec["ttlSecondsAfterFinished"]
+                .as_u64()
+                .is_some_and(|ttl| ttl >= 600),
+            "{name}: the finished Job stays long enough to read its logs"
+        );
+
+        // Every flag exists (a typo would end the run with exit code 64).
+        let flags = cli_flags(job.cli);
+        let c = container(object, name);
+        let mut given = BTreeMap::new();
+        let mut flag: Option<String> = None;
+        for arg in seq(&c["args"]).iter().map(str_of) {
+            if let Some(long) = arg.strip_prefix("--") {
+                let (long, value) = long.split_once('=').unwrap_or((long, ""));
+                let long = format!("--{long}");
+                assert!(
+                    flags.contains_key(&long),
+                    "{name}: {} has no {long}",
+                    job.binary
+                );
+                given.insert(long.clone(), value.to_owned());
+                flag = Some(long);
+            } else if let Some(f) = flag.take().filter(|_| !arg.starts_with('-')) {
+                // shop-load takes no positional argument: a bare word is
+                // the value of the flag before it.
+                given.insert(f, arg.to_owned());
+            }
+        }
+        let value = |flag: &str| -> String {
+            given.get(flag).cloned().unwrap_or_else(|| {
+                let attributes = &flags[flag];
+                let at = attributes
+                    .find("default_value = \"")
+                    .unwrap_or_else(|| panic!("{flag} has no default"));
+                let rest = &attributes[at + "default_value = \"".len()..];
+                rest[..rest.find('"').unwrap()].to_owned()
+            })
+        };
+        // The deadline covers the load, the audit's wait for in-flight work
+        // and the catalog's set-up and clean-up; past it the run is killed
+        // half-way, its catalog left behind.
+        let load = match given.get("--stages") {
+            Some(stages) => stages
+                .split(',')
+                .map(|stage| seconds(stage.split(':').next().unwrap()))
+                .sum(),
+            None => seconds(&value("--duration")),
+        };
+        let needed = load + seconds(&value("--settle-timeout")) + LOAD_SET_UP_AND_CLEAN_UP_SECS;
+        let deadline = spec["activeDeadlineSeconds"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name}: activeDeadlineSeconds"));
+        assert!(
+            deadline as f64 >= needed,
+            "{name}: activeDeadlineSeconds {deadline} < the {needed} s the run needs"
+        );
+        // The root filesystem is read-only: a report goes to a volume.
+        for flag in ["--report", "--html"] {
+            if let Some(path) = given.get(flag) {
+                assert!(
+                    seq(&c["volumeMounts"])
+                        .iter()
+                        .any(|m| { path.starts_with(&format!("{}/", str_of(&m["mountPath"]))) }),
+                    "{name}: {flag} {path} is on no volume"
+                );
+            }
+        }
+
+        // Each service by its own Service and API port.
+        let (env, _) = environment(&tree, name, c);
+        for service in services() {
+            let variable = format!("SHOP_{}_URL", service.name.to_uppercase());
+            let url = env
+                .get(&variable)
+                .unwrap_or_else(|| panic!("{name}: {variable}"));
+            let http = container_port(
+                container(tree.deployment(service.name), service.name),
+                "http",
+            );
+            assert_eq!(
+                destination(&tree, url),
+                (service.name.to_owned(), http),
+                "{name}: {variable}"
+            );
+        }
+        // The service credential and the token issuer come from where the
+        // services take them, so the two sides cannot drift apart.
+        for (own, services_variable) in [
+            ("SHOP_INTERNAL_TOKEN", "INTERNAL_TOKEN"),
+            ("AUTH_ISSUER", "AUTH_ISSUER"),
+            ("AUTH_AUDIENCE", "AUTH_AUDIENCE"),
+        ] {
+            let from = &env_entry(c, own).unwrap_or_else(|| panic!("{name}: {own}"))["valueFrom"];
+            assert!(!from.is_null(), "{name}: {own} from a Secret or ConfigMap");
+            for service in services() {
+                let deployment = tree.deployment(service.name);
+                let theirs = env_entry(container(deployment, service.name), services_variable)
+                    .unwrap_or_else(|| panic!("{}: {services_variable}", service.name));
+                assert_eq!(
+                    from, &theirs["valueFrom"],
+                    "{name}: {own} as {} reads {services_variable}",
+                    service.name
+                );
+            }
+        }
+        // Without LOAD_SIGNING_KEY_FILE the tokens are signed with the
+        // committed development key: the services must trust its public half.
+        if !env.contains_key("LOAD_SIGNING_KEY_FILE") {
+            assert_eq!(
+                tree.config_maps["shop-auth"]["jwt-public.pem"],
+                read(&root().join("dev/keys/dev-public.pem")),
+                "{name}: the services of {} trust the development key",
+                job.overlay
+            );
+        }
     }
 }
 

@@ -168,7 +168,9 @@ fn pgbench(db: &DbServer, bin: &std::path::Path, mode: &str) -> anyhow::Result<(
     )?;
     let args = [mode, "-M", "prepared", "-c16", "-j1", "-T10"];
     let out = output(
-        Command::new(bin.join("pgbench")).args(args).arg(pg_url.as_str()),
+        Command::new(bin.join("pgbench"))
+            .args(args)
+            .arg(pg_url.as_str()),
         "pgbench",
     )?;
     let tps = figure(&out, "tps = ").context("pgbench printed no tps")?;
@@ -200,7 +202,11 @@ fn cpu_seconds(pid: u32, children: bool) -> f64 {
 fn postgres_cpu_seconds(postmaster: u32) -> f64 {
     let mut total = cpu_seconds(postmaster, true);
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
@@ -275,7 +281,11 @@ fn checkout_load() -> anyhow::Result<()> {
         "shop-load {} (report {})\n  {per_s:.0} checkouts/s ({placed:.0} placed), audit {}",
         load_args.join(" "),
         report.display(),
-        if r["audit"]["ok"] == true { "OK" } else { "VIOLATED" }
+        if r["audit"]["ok"] == true {
+            "OK"
+        } else {
+            "VIOLATED"
+        }
     );
     println!(
         "  add-to-cart + checkout: p50 {:.2} ms, p99 {:.2} ms; POST /v1/orders alone: p50 {:.2} ms, p99 {:.2} ms",
