@@ -1,7 +1,7 @@
 //! The cart service's wire types.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::Money;
@@ -58,7 +58,17 @@ pub struct StoredLine {
     pub revision: i64,
 }
 
-/// A user's cart as stored, for `GET /internal/v1/carts/{user_id}`.
+/// Query of the internal cart routes: whose cart. Any token subject is a
+/// valid user id, so it travels as a query value, never a path segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CartOwner {
+    /// The user (token subject).
+    pub user_id: String,
+}
+
+/// A user's cart as stored, for `GET /internal/v1/carts?user_id=`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StoredCart {
     pub user_id: String,
@@ -73,7 +83,7 @@ pub struct LineRef {
     pub revision: i64,
 }
 
-/// Body of `POST /internal/v1/carts/{user_id}/remove`.
+/// Body of `POST /internal/v1/carts/remove?user_id=`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveLines {

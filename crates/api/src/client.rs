@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::Problem;
-use crate::cart::{Cart, CartItem, RemoveLines, Removed, SetQuantity, StoredCart};
+use crate::cart::{Cart, CartItem, CartOwner, RemoveLines, Removed, SetQuantity, StoredCart};
 use crate::order::{Checkout, IDEMPOTENCY_KEY, ListOrders, Order, OrderPage};
 use crate::product::{
     ListProducts, NewProduct, Product, ProductPage, ProductPatch, Reservation, ReservationRequest,
@@ -363,16 +363,17 @@ impl CartClient {
             .await
     }
 
-    /// `GET /internal/v1/carts/{user_id}` (service credential).
+    /// `GET /internal/v1/carts?user_id=` (service credential).
     pub async fn stored(&self, user_id: &str) -> Result<StoredCart, ClientError> {
-        let req = self.request(
-            Method::GET,
-            &format!("/internal/v1/carts/{}", encode(user_id)),
-        );
+        let req = self
+            .request(Method::GET, "/internal/v1/carts")
+            .query(&CartOwner {
+                user_id: user_id.to_owned(),
+            });
         Ok(self.call(req, Idempotent).await?.body)
     }
 
-    /// `POST /internal/v1/carts/{user_id}/remove` (service credential).
+    /// `POST /internal/v1/carts/remove?user_id=` (service credential).
     /// Idempotent: removing lines by revision twice removes them once.
     pub async fn remove_lines(
         &self,
@@ -380,10 +381,10 @@ impl CartClient {
         lines: &RemoveLines,
     ) -> Result<Removed, ClientError> {
         let req = self
-            .request(
-                Method::POST,
-                &format!("/internal/v1/carts/{}/remove", encode(user_id)),
-            )
+            .request(Method::POST, "/internal/v1/carts/remove")
+            .query(&CartOwner {
+                user_id: user_id.to_owned(),
+            })
             .json(lines);
         Ok(self.call(req, Idempotent).await?.body)
     }
@@ -422,19 +423,6 @@ impl OrderClient {
     }
 }
 
-/// Percent-encodes a path segment (user ids are arbitrary strings).
-fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Decodes a 2xx body as `T`, anything else as a [`Problem`].
 async fn decode<T: DeserializeOwned>(resp: Response) -> Result<Tagged<T>, ClientError> {
     let status = resp.status();
@@ -469,14 +457,5 @@ fn unexpected(status: StatusCode, bytes: &[u8]) -> ClientError {
     ClientError::Unexpected {
         status,
         body: String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn path_segments_are_percent_encoded() {
-        assert_eq!(super::encode("alice"), "alice");
-        assert_eq!(super::encode("a/b c"), "a%2Fb%20c");
     }
 }

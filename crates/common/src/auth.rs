@@ -149,6 +149,13 @@ impl Auth {
         if sub.is_empty() || sub.len() > 255 {
             return Err(unauthorized("token subject must be 1 to 255 characters"));
         }
+        // The subject becomes a key in every database; PostgreSQL refuses
+        // NUL in text, and control characters have no place in an id.
+        if sub.chars().any(char::is_control) {
+            return Err(unauthorized(
+                "token subject must not contain control characters",
+            ));
+        }
         Ok(data.claims)
     }
 

@@ -3,7 +3,7 @@
 //! A service calls into this crate for configuration ([`config`]), logs and
 //! traces ([`telemetry`]), Prometheus metrics ([`metrics`]), `/livez` and
 //! `/readyz` ([`health`]), the HTTP middleware stack and graceful shutdown
-//! ([`server`]), problem+json errors ([`error`]), JWT and service
+//! ([`server`]), request bodies ([`json`]), problem+json errors ([`error`]), JWT and service
 //! authentication ([`auth`]) and the PostgreSQL pool ([`db`]). Keeping these
 //! here means a reader who learns one service has learned all three.
 
@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod http_client;
+pub mod json;
 pub mod metrics;
 pub mod pagination;
 pub mod server;

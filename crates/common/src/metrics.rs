@@ -137,10 +137,29 @@ impl Metrics {
     }
 }
 
+/// The `method` label: the standard methods by name, anything else
+/// `other`. A client may send any token as a method, and each new label
+/// value would be a new time series kept forever.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// Middleware recording one request. It runs after routing, so the route
 /// label is the template (`/v1/products/{id}`), never the raw path.
 pub async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -151,7 +170,7 @@ pub async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> 
     let resp = next.run(req).await;
     metrics.inner.in_flight.dec();
     let status = resp.status().as_u16().to_string();
-    let labels = [method.as_str(), route.as_str(), status.as_str()];
+    let labels = [method, route.as_str(), status.as_str()];
     metrics.inner.requests.with_label_values(&labels).inc();
     metrics
         .inner

@@ -209,3 +209,39 @@ async fn liveness_ignores_the_database_and_readiness_does_not() {
     let (status, _, _) = send(&admin, get_req("/metrics")).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn invented_methods_add_no_metric_series() {
+    let metrics = Metrics::new("test");
+    let app = server::stack(
+        Router::new().route("/x", get(|| async { "x" })),
+        &HttpConfig::default(),
+        &metrics,
+    );
+    let series = |m: &Metrics| {
+        m.render()
+            .lines()
+            .filter(|l| l.starts_with("http_server_requests_total{"))
+            .count()
+    };
+    send(&app, get_req("/x")).await;
+    let request = |method: &str| {
+        Request::builder()
+            .method(method)
+            .uri("/x")
+            .body(Body::empty())
+            .unwrap()
+    };
+    send(&app, request("INVENTED0")).await;
+    let before = series(&metrics);
+    for i in 1..1000 {
+        let (status, _, _) = send(&app, request(&format!("INVENTED{i}"))).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    }
+    assert_eq!(
+        series(&metrics),
+        before,
+        "one `other` series for every invented method"
+    );
+    assert!(metrics.render().contains("method=\"other\""));
+}

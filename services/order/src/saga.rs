@@ -32,6 +32,7 @@ use crate::db::orders::{self as db, Begin};
 use crate::domain::order;
 use crate::error::Error;
 use crate::fault::{FaultPoint, maybe_crash};
+use shop_common::http_client::REQUEST_ID;
 
 /// A checkout's answer: what is sent now and replayed for the key later.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,10 +49,18 @@ impl Answer {
     }
 }
 
+/// A stored checkout problem. It carries the request id and path of the
+/// request that made it, like every problem; replays send it byte for byte,
+/// so they quote the first request (the one whose logs tell the story).
 fn problem(kind: ProblemType, detail: &str, product_ids: Vec<Uuid>) -> (StatusCode, String) {
-    let p = Problem::new(kind)
+    let mut p = Problem::new(kind)
         .with_detail(detail)
         .with_product_ids(product_ids);
+    p.instance = Some("/v1/orders".to_owned());
+    p.request_id = REQUEST_ID
+        .try_with(Clone::clone)
+        .ok()
+        .filter(|id| !id.is_empty());
     let status = StatusCode::from_u16(p.status).expect("registered status");
     (status, serde_json::to_string(&p).expect("serializable"))
 }
@@ -187,6 +196,19 @@ pub async fn checkout(
     };
     maybe_crash(state.settings.fault_point, FaultPoint::AfterReserve);
 
+    // One order, one currency: a product whose currency changed since it
+    // went into the cart is refused before anything is sold.
+    let cart_currency = cart.lines.first().map(|l| l.unit_price.currency.as_str());
+    if let Some(odd) = order::currency_conflict(&reservation.lines, cart_currency) {
+        count("mixed_currencies");
+        return match refuse_mixed_currencies(state, id, odd).await? {
+            Some(answer) => Ok(answer),
+            None => Err(Error::Unavailable(
+                "the product service is unavailable; retry with the same Idempotency-Key",
+            )),
+        };
+    }
+
     // 4. Commit.
     match state.product.commit(id).await {
         Ok(_) => {}
@@ -219,7 +241,19 @@ pub async fn confirm(
     id: Uuid,
     reserved: &[shop_api::product::ReservedLine],
 ) -> Result<Answer, Error> {
-    let (lines, total) = order::priced_lines(reserved);
+    let (lines, total) = match order::priced_lines(reserved) {
+        Ok(priced) => priced,
+        // Checked before the commit, so only reachable if that check is
+        // bypassed; still, never add amounts in two currencies.
+        Err(odd) => {
+            return match refuse_mixed_currencies(state, id, odd).await? {
+                Some(answer) => Ok(answer),
+                None => Err(Error::Unavailable(
+                    "the product service is unavailable; retry with the same Idempotency-Key",
+                )),
+            };
+        }
+    };
     db::confirm(&state.db, id, &lines, total.as_ref()).await?;
     match db::answer(&state.db, id).await? {
         Some((status, body)) => Ok(Answer {
@@ -229,6 +263,43 @@ pub async fn confirm(
         }),
         None => Err(Error::Conflict("the order was resolved elsewhere")),
     }
+}
+
+/// Releases the order's reservation and fails the order with a stored 422
+/// naming the products whose currency differs. `None` when product could
+/// not release it now: the order stays pending and the recovery worker
+/// does the same later.
+async fn refuse_mixed_currencies(
+    state: &AppState,
+    id: Uuid,
+    odd: Vec<Uuid>,
+) -> Result<Option<Answer>, Error> {
+    match state.product.release(id).await {
+        Ok(_) => {}
+        Err(e) if e.problem().is_some_and(|p| p.status == 404) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, order = %id, "mixed currencies: release deferred");
+            return Ok(None);
+        }
+    }
+    let (status, body) = problem(
+        ProblemType::ProductUnavailable,
+        "one order has one currency, and the listed products are now priced in another: \
+         remove them from the cart and add them again to see their current price",
+        odd,
+    );
+    db::fail(
+        &state.db,
+        id,
+        "mixed currencies",
+        Some((status.as_u16(), &body)),
+    )
+    .await?;
+    Ok(Some(Answer {
+        status,
+        body,
+        order_id: None,
+    }))
 }
 
 /// Removes the order's lines from the cart; on failure leaves the
@@ -308,6 +379,14 @@ pub async fn resolve(state: &AppState, id: Uuid, user: &str) -> Result<Resolutio
         db::fail(&state.db, id, "interrupted before stock was reserved", None).await?;
         return Ok(Resolution::Failed);
     };
+    if reservation.status == ReservationStatus::Held
+        && let Some(odd) = order::currency_conflict(&reservation.lines, None)
+    {
+        return Ok(match refuse_mixed_currencies(state, id, odd).await? {
+            Some(_) => Resolution::Failed,
+            None => Resolution::Deferred,
+        });
+    }
     match reservation.status {
         ReservationStatus::Held => match state.product.commit(id).await {
             Ok(_) => {}

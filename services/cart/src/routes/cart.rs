@@ -10,6 +10,7 @@ use shop_api::Problem;
 use shop_api::cart::{Cart, CartItem, SetQuantity};
 use shop_api::product::{ListProducts, Product};
 use shop_common::auth::User;
+use shop_common::json::JsonObject;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -86,7 +87,7 @@ pub async fn set_quantity(
     State(state): State<AppState>,
     user: User,
     Path(product_id): Path<Uuid>,
-    Json(body): Json<SetQuantity>,
+    JsonObject(body): JsonObject<SetQuantity>,
 ) -> Result<Json<CartItem>, Error> {
     cart::validate_quantity(body.quantity)?;
     let product = match state.product.get(product_id).await {

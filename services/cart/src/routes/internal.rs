@@ -1,11 +1,17 @@
 //! `/internal/v1/carts`: what the order service needs. Service credential
 //! only; the gateway never routes `/internal`.
+//!
+//! The user is a query parameter, not a path segment: a user id is any
+//! token subject, and subjects such as `.` or `..` cannot survive as path
+//! segments (URL parsers resolve them, even percent-encoded as `%2E%2E`),
+//! while a query value is opaque to every parser.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Query, State};
 use shop_api::Problem;
-use shop_api::cart::{RemoveLines, Removed, StoredCart};
+use shop_api::cart::{CartOwner, RemoveLines, Removed, StoredCart};
 use shop_common::auth::Service;
+use shop_common::json::JsonObject;
 
 use crate::AppState;
 use crate::db::lines as db;
@@ -13,15 +19,15 @@ use crate::error::Error;
 
 /// A user's cart as stored, with line revisions.
 #[utoipa::path(
-    get, path = "/internal/v1/carts/{user_id}", tag = "internal",
-    params(("user_id" = String, Path, description = "The user (token subject)")),
+    get, path = "/internal/v1/carts", tag = "internal",
+    params(CartOwner),
     security(("service" = [])),
     responses((status = 200, body = StoredCart))
 )]
 pub async fn stored(
     State(state): State<AppState>,
     _service: Service,
-    Path(user_id): Path<String>,
+    Query(CartOwner { user_id }): Query<CartOwner>,
 ) -> Result<Json<StoredCart>, Error> {
     let lines = db::lines(&state.db, &user_id).await?;
     Ok(Json(StoredCart {
@@ -32,8 +38,8 @@ pub async fn stored(
 
 /// Remove exactly the lines a checkout took (matching revisions).
 #[utoipa::path(
-    post, path = "/internal/v1/carts/{user_id}/remove", tag = "internal",
-    params(("user_id" = String, Path, description = "The user (token subject)")),
+    post, path = "/internal/v1/carts/remove", tag = "internal",
+    params(CartOwner),
     request_body = RemoveLines,
     security(("service" = [])),
     responses(
@@ -44,8 +50,8 @@ pub async fn stored(
 pub async fn remove_lines(
     State(state): State<AppState>,
     _service: Service,
-    Path(user_id): Path<String>,
-    Json(body): Json<RemoveLines>,
+    Query(CartOwner { user_id }): Query<CartOwner>,
+    JsonObject(body): JsonObject<RemoveLines>,
 ) -> Result<Json<Removed>, Error> {
     if body.lines.len() > shop_api::cart::MAX_LINES {
         return Err(Error::Validation(vec![shop_api::FieldError {

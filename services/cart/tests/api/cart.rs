@@ -192,9 +192,14 @@ async fn one_user_can_neither_see_nor_change_another_users_cart(db: PgPool) {
         "alice's cart is untouched"
     );
     // Internal routes are not a way around it.
-    app.call(Method::GET, "/internal/v1/carts/alice", Some(&bob), None)
-        .await
-        .assert_problem(403, "forbidden");
+    app.call(
+        Method::GET,
+        "/internal/v1/carts?user_id=alice",
+        Some(&bob),
+        None,
+    )
+    .await
+    .assert_problem(403, "forbidden");
     app.call(Method::GET, "/v1/cart", None, None)
         .await
         .assert_problem(401, "unauthorized");
@@ -249,7 +254,7 @@ async fn checkout_removal_takes_only_the_lines_it_read(db: PgPool) {
     let stored = app
         .call(
             Method::GET,
-            "/internal/v1/carts/alice",
+            "/internal/v1/carts?user_id=alice",
             Some(TEST_INTERNAL_TOKEN),
             None,
         )
@@ -266,7 +271,7 @@ async fn checkout_removal_takes_only_the_lines_it_read(db: PgPool) {
     let removed = app
         .call(
             Method::POST,
-            "/internal/v1/carts/alice/remove",
+            "/internal/v1/carts/remove?user_id=alice",
             Some(TEST_INTERNAL_TOKEN),
             Some(json!({ "lines": refs })),
         )
@@ -280,7 +285,7 @@ async fn checkout_removal_takes_only_the_lines_it_read(db: PgPool) {
     let again = app
         .call(
             Method::POST,
-            "/internal/v1/carts/alice/remove",
+            "/internal/v1/carts/remove?user_id=alice",
             Some(TEST_INTERNAL_TOKEN),
             Some(json!({ "lines": refs })),
         )

@@ -4,6 +4,7 @@
 use shop_api::Money;
 use shop_api::order::{Checkout, MAX_IDEMPOTENCY_KEY_LEN, OrderLine};
 use shop_api::product::ReservedLine;
+use uuid::Uuid;
 
 /// Checks an `Idempotency-Key` value: 1 to 255 visible ASCII characters.
 pub fn validate_key(key: Option<&str>) -> Result<String, String> {
@@ -39,8 +40,54 @@ pub fn canonical(body: &Checkout) -> Result<String, Vec<shop_api::FieldError>> {
     Ok(serde_json::to_string(body).expect("serializable"))
 }
 
-/// Order lines priced by the reservation, and their total.
-pub fn priced_lines(reserved: &[ReservedLine]) -> (Vec<OrderLine>, Option<Money>) {
+/// One order has one currency. When the reserved prices are in more than
+/// one (an admin changed a product's currency after it went into a cart),
+/// returns the products priced in another currency than `expected` (the
+/// cart's), or than most lines when no currency is expected. `None` when
+/// the order can be priced.
+pub fn currency_conflict(reserved: &[ReservedLine], expected: Option<&str>) -> Option<Vec<Uuid>> {
+    let first = reserved.first()?;
+    if reserved
+        .iter()
+        .all(|l| l.unit_price.currency == first.unit_price.currency)
+    {
+        return None;
+    }
+    let expected = match expected {
+        Some(c) if reserved.iter().any(|l| l.unit_price.currency == c) => c.to_owned(),
+        _ => {
+            // The currency of most lines; ties go to the smallest code, so
+            // the answer never depends on line order.
+            let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+            for l in reserved {
+                *counts.entry(&l.unit_price.currency).or_default() += 1;
+            }
+            let most = counts.values().copied().max().unwrap_or(0);
+            counts
+                .into_iter()
+                .find(|(_, n)| *n == most)
+                .map(|(c, _)| c.to_owned())
+                .unwrap_or_default()
+        }
+    };
+    let mut odd: Vec<Uuid> = reserved
+        .iter()
+        .filter(|l| l.unit_price.currency != expected)
+        .map(|l| l.product_id)
+        .collect();
+    odd.sort();
+    Some(odd)
+}
+
+/// Order lines priced by the reservation, and their total; the products in
+/// another currency when the lines are not all in one (amounts in two
+/// currencies are never added).
+pub fn priced_lines(
+    reserved: &[ReservedLine],
+) -> Result<(Vec<OrderLine>, Option<Money>), Vec<Uuid>> {
+    if let Some(odd) = currency_conflict(reserved, None) {
+        return Err(odd);
+    }
     let lines: Vec<OrderLine> = reserved
         .iter()
         .map(|l| OrderLine {
@@ -62,13 +109,12 @@ pub fn priced_lines(reserved: &[ReservedLine]) -> (Vec<OrderLine>, Option<Money>
             first.line_total.currency.clone(),
         )
     });
-    (lines, total)
+    Ok((lines, total))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
 
     #[test]
     fn keys_are_required_and_bounded() {
@@ -99,8 +145,31 @@ mod tests {
             quantity,
             unit_price: Money::new(amount, "EUR"),
         };
-        let (lines, total) = priced_lines(&[line(250, 2), line(100, 1)]);
+        let (lines, total) = priced_lines(&[line(250, 2), line(100, 1)]).unwrap();
         assert_eq!(lines[0].line_total, Money::new(500, "EUR"));
         assert_eq!(total, Some(Money::new(600, "EUR")));
+    }
+
+    #[test]
+    fn amounts_in_two_currencies_are_never_added() {
+        let line = |currency: &str| ReservedLine {
+            product_id: Uuid::now_v7(),
+            quantity: 1,
+            unit_price: Money::new(100, currency),
+        };
+        let (eur, usd, eur2) = (line("EUR"), line("USD"), line("EUR"));
+        let all = [eur.clone(), usd.clone(), eur2.clone()];
+        assert_eq!(priced_lines(&all).unwrap_err(), vec![usd.product_id]);
+        // The cart's currency decides which products are the odd ones...
+        let mut both = vec![usd.product_id];
+        both.sort();
+        assert_eq!(currency_conflict(&all, Some("EUR")), Some(both));
+        let mut eurs = vec![eur.product_id, eur2.product_id];
+        eurs.sort();
+        assert_eq!(currency_conflict(&all, Some("USD")), Some(eurs));
+        // ...and a tie without one is decided by the code, not line order.
+        let tie = [usd.clone(), eur.clone()];
+        assert_eq!(currency_conflict(&tie, None), Some(vec![usd.product_id]));
+        assert_eq!(currency_conflict(&[eur, eur2], Some("USD")), None);
     }
 }

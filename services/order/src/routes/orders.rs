@@ -10,6 +10,7 @@ use shop_api::Problem;
 use shop_api::order::{Checkout, IDEMPOTENCY_KEY, ListOrders, Order, OrderPage};
 use shop_common::auth::User;
 use shop_common::error::PROBLEM_JSON;
+use shop_common::json::JsonObject;
 use shop_common::pagination;
 use uuid::Uuid;
 
@@ -59,7 +60,7 @@ pub async fn checkout(
     State(state): State<AppState>,
     user: User,
     IdempotencyKey(key): IdempotencyKey,
-    Json(body): Json<Checkout>,
+    JsonObject(body): JsonObject<Checkout>,
 ) -> Result<Response, Error> {
     let answer = saga::checkout(&state, &user.id, &key, &body).await?;
     let content_type = if answer.is_problem() {

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use shop_api::Problem;
 use shop_api::product::{ListProducts, NewProduct, Product, ProductPage, ProductPatch};
 use shop_common::auth::Admin;
+use shop_common::json::JsonObject;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -62,7 +63,7 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     _admin: Admin,
-    Json(new): Json<NewProduct>,
+    JsonObject(new): JsonObject<NewProduct>,
 ) -> Result<Response, Error> {
     catalog::validate_new(&new)?;
     let product = db::insert(&state.db, &new).await?;
@@ -127,7 +128,7 @@ pub async fn patch(
     _admin: Admin,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
-    Json(patch): Json<ProductPatch>,
+    JsonObject(patch): JsonObject<ProductPatch>,
 ) -> Result<Response, Error> {
     catalog::validate_patch(&patch)?;
     let if_match = match headers.get(header::IF_MATCH) {

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use shop_api::Problem;
 use shop_api::product::{Reservation, ReservationRequest};
 use shop_common::auth::Service;
+use shop_common::json::JsonObject;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -30,7 +31,7 @@ use crate::error::Error;
 pub async fn create(
     State(state): State<AppState>,
     _service: Service,
-    Json(req): Json<ReservationRequest>,
+    JsonObject(req): JsonObject<ReservationRequest>,
 ) -> Result<Response, Error> {
     let valid = reservation::validate(&req)?;
     let outcome = db::reserve(&state.db, &valid, state.settings.reservation_ttl).await?;

@@ -1,11 +1,15 @@
-//! Graceful shutdown over real sockets: readiness turns 503 first and a
-//! request already in flight still gets its answer.
+//! Graceful shutdown over real sockets: readiness turns 503 first, a
+//! request already in flight still gets its answer, and a real process
+//! exits within its shutdown timeout even when connections never finish a
+//! request.
 
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use shop_common::health::{self, AdminState, Readiness};
 use shop_common::metrics::Metrics;
 use shop_common::server::{self, HttpConfig};
+use shop_common::testing;
 use sqlx::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -102,4 +106,104 @@ async fn shutdown_drains_in_flight_requests_after_readiness_turns_503(db: PgPool
         TcpStream::connect(addr).await.is_err(),
         "the listener is closed"
     );
+}
+
+/// The product binary, killed when dropped (when a test fails first).
+struct ProductProcess(Child);
+
+impl Drop for ProductProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_process_within_the_shutdown_timeout_despite_silent_connections() {
+    let shutdown_timeout = Duration::from_secs(2);
+    let scratch = testing::scratch_database(&product::MIGRATOR).await;
+    let (http, admin) = (free_port(), free_port());
+    let mut process = ProductProcess(
+        Command::new(env!("CARGO_BIN_EXE_product"))
+            .env_clear()
+            .env("HTTP_ADDR", format!("127.0.0.1:{http}"))
+            .env("ADMIN_ADDR", format!("127.0.0.1:{admin}"))
+            .env("DATABASE_URL", &scratch.url)
+            .env(
+                "AUTH_JWT_PUBLIC_KEY",
+                shop_api::auth::dev::DEV_PUBLIC_KEY_PEM,
+            )
+            .env("AUTH_ISSUER", shop_api::auth::DEV_ISSUER)
+            .env("AUTH_AUDIENCE", shop_api::auth::DEV_AUDIENCE)
+            .env("INTERNAL_TOKEN", TEST_INTERNAL_TOKEN)
+            .env(
+                "SHUTDOWN_TIMEOUT_MS",
+                shutdown_timeout.as_millis().to_string(),
+            )
+            // Long enough that only the shutdown deadline can close the
+            // connections below.
+            .env("HTTP_HEADER_READ_TIMEOUT_MS", "600000")
+            .env("HTTP_IDLE_TIMEOUT_MS", "600000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the product binary"),
+    );
+    let readyz = format!("http://127.0.0.1:{admin}/readyz");
+    let mut ready = false;
+    for _ in 0..300 {
+        if status_of(&readyz).await == Some(200) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the product process did not become ready");
+
+    // On each port: a connection that sends nothing, and one that sends
+    // half a request head and then nothing more.
+    let mut held = Vec::new();
+    for port in [http, admin] {
+        held.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+        let mut partial = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        partial
+            .write_all(b"GET /v1/products HTTP/1.1\r\nHost: test\r\n")
+            .await
+            .unwrap();
+        held.push(partial);
+    }
+    // A later request answered on each port shows both were accepted.
+    assert_eq!(
+        status_of(&format!("http://127.0.0.1:{http}/v1/products")).await,
+        Some(200)
+    );
+    assert_eq!(status_of(&readyz).await, Some(200));
+
+    let sent = Command::new("kill")
+        .args(["-TERM", &process.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "SIGTERM sent");
+    let bound = shutdown_timeout + Duration::from_secs(20);
+    let since = Instant::now();
+    let status = loop {
+        if let Some(status) = process.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            since.elapsed() < bound,
+            "still running {bound:?} after SIGTERM (SHUTDOWN_TIMEOUT_MS is {shutdown_timeout:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "a clean exit: {status}");
+    drop(held);
 }
