@@ -150,6 +150,14 @@ const PLATFORM_CONFIG_SOURCES: &[&str] = &[
 /// why.
 const UNSET_ON_PURPOSE: &[(&str, &str)] = &[
     (
+        "AUTH_JWT_PUBLIC_KEYS_DIR",
+        "one key (AUTH_JWT_PUBLIC_KEY); docs/kubernetes.md shows a rotation with a keys directory",
+    ),
+    (
+        "AUTH_MAX_TOKEN_TTL",
+        "the default (a day) fits; set it where tokens must live shorter",
+    ),
+    (
         "AUTH_JWT_PUBLIC_KEY_FILE",
         "AUTH_JWT_PUBLIC_KEY is set from the shop-auth ConfigMap instead",
     ),
@@ -291,6 +299,42 @@ impl Tree {
                 self.objects.extend(parse_all(&path));
             }
         }
+        // Inline patches, as far as the overlays use them: a Deployment's
+        // container environment, merged by variable name (strategic merge).
+        // Patches from files (prod's) change nothing this test reads.
+        for patch in seq(&k["patches"]).iter().filter(|p| !p["patch"].is_null()) {
+            let p: Value = serde_norway::from_str(str_of(&patch["patch"]))
+                .unwrap_or_else(|e| panic!("{}: a patch: {e}", dir.display()));
+            let (kind, name) = (str_of(&p["kind"]), str_of(&p["metadata"]["name"]));
+            let object = self
+                .objects
+                .iter_mut()
+                .find(|o| str_of(&o["kind"]) == kind && str_of(&o["metadata"]["name"]) == name)
+                .unwrap_or_else(|| panic!("{}: patch of unknown {kind} {name}", dir.display()));
+            for patched in seq(&p["spec"]["template"]["spec"]["containers"]) {
+                let containers = object
+                    .get_mut("spec")
+                    .and_then(|v| v.get_mut("template"))
+                    .and_then(|v| v.get_mut("spec"))
+                    .and_then(|v| v.get_mut("containers"))
+                    .and_then(Value::as_sequence_mut)
+                    .expect("a pod template");
+                let container = containers
+                    .iter_mut()
+                    .find(|c| c["name"] == patched["name"])
+                    .expect("the patched container exists");
+                let env = container
+                    .get_mut("env")
+                    .and_then(Value::as_sequence_mut)
+                    .expect("the container has env");
+                for var in seq(&patched["env"]) {
+                    match env.iter_mut().find(|e| e["name"] == var["name"]) {
+                        Some(e) => *e = var.clone(),
+                        None => env.push(var.clone()),
+                    }
+                }
+            }
+        }
         // A Component is a kustomization too; what this test follows of it
         // (resources, generators, images) works the same way.
         for component in seq(&k["components"]) {
@@ -404,13 +448,22 @@ fn container_port(container: &Value, name: &str) -> u16 {
 }
 
 /// Placeholder values for what an overlay expects to exist already.
+/// A public key nobody holds the private half of (it was thrown away).
+const OTHER_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQRAIKH0/uBtgYF9efFDifWI+iI5g
+yaeIMKPlkR4r02Rjfdxv5+Z8HAwFbKnW7g3OOt+lYmmJZ3AloHCODSa95w==
+-----END PUBLIC KEY-----
+";
+
 fn placeholder(service: &str, variable: &str) -> String {
     match variable {
         "DATABASE_URL" => {
             format!("postgres://{service}:placeholder@database.invalid:5432/{service}")
         }
         "INTERNAL_TOKEN" => "x".repeat(shop_common::auth::MIN_INTERNAL_TOKEN_LEN),
-        "AUTH_JWT_PUBLIC_KEY" => read(&root().join("dev/keys/dev-public.pem")),
+        // Any EC public key but the development one, which a deployment
+        // without DEVELOPMENT_MODE refuses.
+        "AUTH_JWT_PUBLIC_KEY" => OTHER_PUBLIC_KEY.to_owned(),
         _ => "placeholder".to_owned(),
     }
 }
@@ -1552,6 +1605,31 @@ fn the_ingress_routes_only_public_paths() {
             } else {
                 assert_eq!(route, Some(service), "{path} is routed to {service}");
             }
+        }
+    }
+}
+
+#[test]
+fn only_the_dev_overlays_switch_on_development_mode() {
+    for overlay_name in OVERLAYS.iter().copied() {
+        let tree = overlay(overlay_name);
+        for service in services() {
+            let (env, _) = environment(
+                &tree,
+                service.name,
+                container(tree.deployment(service.name), service.name),
+            );
+            let expected = if overlay_name.starts_with("dev") {
+                "true"
+            } else {
+                "false"
+            };
+            assert_eq!(
+                env.get("DEVELOPMENT_MODE").map(String::as_str),
+                Some(expected),
+                "{overlay_name}: {} DEVELOPMENT_MODE",
+                service.name
+            );
         }
     }
 }

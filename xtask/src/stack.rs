@@ -13,7 +13,7 @@ use shop_api::auth::{DEV_AUDIENCE, DEV_ISSUER, dev};
 use crate::pg::DbServer;
 
 /// The service credential of the local stack. Development only.
-pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token-not-for-production-use";
+pub use shop_api::auth::DEV_INTERNAL_TOKEN;
 
 /// Every service, in start order (a service starts after those it calls).
 pub const SERVICES: &[&str] = &["product", "cart", "order"];
@@ -213,6 +213,8 @@ fn service_env(
         ("AUTH_ISSUER", DEV_ISSUER.to_owned()),
         ("AUTH_AUDIENCE", DEV_AUDIENCE.to_owned()),
         ("INTERNAL_TOKEN", DEV_INTERNAL_TOKEN.to_owned()),
+        // The development key and credential above are refused otherwise.
+        ("DEVELOPMENT_MODE", "true".to_owned()),
         // The caller's RUST_LOG wins (`RUST_LOG=debug cargo xtask dev`).
         (
             "RUST_LOG",

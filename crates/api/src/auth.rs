@@ -31,6 +31,15 @@ pub const DEV_ISSUER: &str = "shop-dev";
 /// The audience development tokens carry.
 pub const DEV_AUDIENCE: &str = "shop";
 
+/// The public half of the committed development key pair (`dev/keys/`).
+/// Services refuse to start with it unless `DEVELOPMENT_MODE=true`.
+pub const DEV_PUBLIC_KEY_PEM: &str = include_str!("../../../dev/keys/dev-public.pem");
+
+/// The service credential of development stacks (Compose, `cargo xtask
+/// dev`, the dev overlay). Public knowledge: services refuse it unless
+/// `DEVELOPMENT_MODE=true`.
+pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token-not-for-production-use";
+
 /// Minting tokens with the committed, public, development-only key.
 #[cfg(feature = "dev-tokens")]
 pub mod dev {
@@ -39,7 +48,7 @@ pub mod dev {
     /// DEVELOPMENT ONLY: anyone can read this key. See `dev/keys/README.md`.
     pub const DEV_PRIVATE_KEY_PEM: &str = include_str!("../../../dev/keys/dev-private.pem");
     /// The public half, what services verify development tokens with.
-    pub const DEV_PUBLIC_KEY_PEM: &str = include_str!("../../../dev/keys/dev-public.pem");
+    pub use super::DEV_PUBLIC_KEY_PEM;
 
     /// Signs `claims` (any JSON object, so tests can forge bad ones) with
     /// ES256 and the given PKCS#8 PEM key.

@@ -16,6 +16,8 @@ pub fn auth_config() -> AuthConfig {
         issuer: DEV_ISSUER.to_owned(),
         audience: DEV_AUDIENCE.to_owned(),
         internal_token: TEST_INTERNAL_TOKEN.to_owned(),
+        keys_by_kid: Vec::new(),
+        max_token_ttl: crate::auth::DEFAULT_MAX_TOKEN_TTL,
     }
 }
 

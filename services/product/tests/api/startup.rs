@@ -71,6 +71,7 @@ fn a_complete_configuration_is_accepted() {
         ("AUTH_ISSUER", "shop-dev"),
         ("AUTH_AUDIENCE", "shop"),
         ("INTERNAL_TOKEN", "0123456789abcdef0123456789abcdef"),
+        ("DEVELOPMENT_MODE", "true"),
     ];
     let mut env = Env::from_map(
         vars.iter()
@@ -82,4 +83,41 @@ fn a_complete_configuration_is_accepted() {
     assert_eq!(config.http.addr.port(), 8080);
     assert_eq!(config.http.admin_addr.port(), 9090);
     assert_eq!(config.http.body_limit, 64 * 1024);
+}
+
+#[test]
+fn the_public_development_key_and_credential_need_the_development_switch() {
+    let vars = |development: Option<&str>| {
+        let mut v: Vec<(String, String)> = [
+            ("DATABASE_URL", "postgres://product:secret@db:5432/product"),
+            ("AUTH_JWT_PUBLIC_KEY", shop_api::auth::DEV_PUBLIC_KEY_PEM),
+            ("AUTH_ISSUER", "shop-dev"),
+            ("AUTH_AUDIENCE", "shop"),
+            ("INTERNAL_TOKEN", shop_api::auth::DEV_INTERNAL_TOKEN),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        if let Some(d) = development {
+            v.push(("DEVELOPMENT_MODE".into(), d.into()));
+        }
+        Env::from_map(v.into_iter().collect())
+    };
+    for switch in [None, Some("false")] {
+        let mut env = vars(switch);
+        let config = product::Config::from_env(&mut env);
+        let err = env.finish(config).unwrap_err().to_string();
+        assert!(
+            err.contains("AUTH_JWT_PUBLIC_KEY") && err.contains("development key"),
+            "{err}"
+        );
+        assert!(
+            err.contains("INTERNAL_TOKEN") && err.contains("DEVELOPMENT_MODE"),
+            "{err}"
+        );
+    }
+    let mut env = vars(Some("true"));
+    let config = product::Config::from_env(&mut env);
+    env.finish(config)
+        .expect("a development stack may use them");
 }
