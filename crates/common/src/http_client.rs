@@ -133,18 +133,27 @@ impl Breaker {
         }
     }
 
-    /// May a call go out now? Moves an open breaker whose cooldown passed to
-    /// half-open and lets exactly that one call through as the probe.
-    pub fn allow(&self) -> bool {
+    /// May a call go out now? `None` when not. Moves an open breaker whose
+    /// cooldown passed to half-open and lets exactly that one call through
+    /// as the probe. The permit records the call's outcome; a permit dropped
+    /// without one (the caller gave up: its own deadline, a cancelled
+    /// request) counts as a failure if it was the probe, so the breaker can
+    /// never stay half-open with nobody left to decide.
+    pub fn allow(&self) -> Option<Permit<'_>> {
         let mut state = self.state.lock().expect("breaker lock");
-        match *state {
-            State::Closed { .. } => true,
+        let probe = match *state {
+            State::Closed { .. } => false,
             State::Open { until } if Instant::now() >= until => {
                 *state = State::HalfOpen;
                 true
             }
-            State::Open { .. } | State::HalfOpen => false,
-        }
+            State::Open { .. } | State::HalfOpen => return None,
+        };
+        Some(Permit {
+            breaker: self,
+            probe,
+            recorded: false,
+        })
     }
 
     pub fn record_success(&self) {
@@ -168,6 +177,38 @@ impl Breaker {
             State::Closed { .. } => BreakerState::Closed,
             State::Open { .. } => BreakerState::Open,
             State::HalfOpen => BreakerState::HalfOpen,
+        }
+    }
+}
+
+/// Leave to make one call, from [`Breaker::allow`]; say how it went with
+/// [`Permit::success`] or [`Permit::failure`].
+#[derive(Debug)]
+pub struct Permit<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+    recorded: bool,
+}
+
+impl Permit<'_> {
+    pub fn success(mut self) {
+        self.recorded = true;
+        self.breaker.record_success();
+    }
+
+    pub fn failure(mut self) {
+        self.recorded = true;
+        self.breaker.record_failure();
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        // An abandoned probe decided nothing: treat it as failed, which
+        // reopens the breaker for one more cooldown instead of leaving it
+        // half-open forever. An abandoned ordinary call counts for nothing.
+        if self.probe && !self.recorded {
+            self.breaker.record_failure();
         }
     }
 }
@@ -333,7 +374,7 @@ impl Peer {
         // The previous attempt's outcome, answered if no retry can follow.
         let mut previous: Option<Attempt> = None;
         loop {
-            if !self.breaker.allow() {
+            let Some(permit) = self.breaker.allow() else {
                 count("circuit_open");
                 self.set_breaker_gauge();
                 // Mid-call, the breaker ends the retries: answer what the
@@ -342,7 +383,7 @@ impl Peer {
                     Some(outcome) => self.finish(outcome, maybe_delivered),
                     None => Err(ClientError::CircuitOpen(self.name.to_owned())),
                 };
-            }
+            };
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return match previous {
@@ -361,9 +402,12 @@ impl Peer {
             let Some(sent) = copy.or_else(|| original.take()) else {
                 return Err(ClientError::DeadlineExceeded(self.name.to_owned()));
             };
+            // The whole exchange, body included, is bounded by the attempt
+            // timeout and the deadline: a peer that sends its headers and
+            // then stalls must not hold the caller until TCP gives up.
             let outcome = tokio::time::timeout(
                 remaining.min(self.config.attempt_timeout),
-                self.http.execute(sent),
+                exchange(&self.http, sent),
             )
             .await;
             let failed = match &outcome {
@@ -385,9 +429,9 @@ impl Peer {
                 }
             };
             if failed {
-                self.breaker.record_failure();
+                permit.failure();
             } else {
-                self.breaker.record_success();
+                permit.success();
             }
             self.set_breaker_gauge();
             if !failed || last {
@@ -416,6 +460,23 @@ impl Peer {
             Err(_) => Err(ClientError::DeadlineExceeded(self.name.to_owned())),
         }
     }
+}
+
+/// Sends `request` and reads the whole response body, returning the
+/// response with its body in memory (bodies between services are small).
+async fn exchange(http: &reqwest::Client, request: reqwest::Request) -> reqwest::Result<Response> {
+    let resp = http.execute(request).await?;
+    let mut head = http::Response::builder()
+        .status(resp.status())
+        .version(resp.version());
+    if let Some(headers) = head.headers_mut() {
+        *headers = resp.headers().clone();
+    }
+    let body = resp.bytes().await?;
+    Ok(Response::from(
+        head.body(body)
+            .expect("status and headers came from a response"),
+    ))
 }
 
 /// One attempt's outcome: an answer, a transport error, or its timeout.
@@ -449,15 +510,14 @@ mod tests {
         b.record_failure();
         assert_eq!(b.state(), BreakerState::Open);
         // Zero cooldown: the next call is the probe, and only it.
-        assert!(b.allow());
+        let probe = b.allow().expect("the probe");
         assert_eq!(b.state(), BreakerState::HalfOpen);
-        assert!(!b.allow());
-        b.record_failure();
+        assert!(b.allow().is_none());
+        probe.failure();
         assert_eq!(b.state(), BreakerState::Open);
-        assert!(b.allow());
-        b.record_success();
+        b.allow().expect("the next probe").success();
         assert_eq!(b.state(), BreakerState::Closed);
-        assert!(b.allow());
+        assert!(b.allow().is_some());
     }
 
     #[test]
@@ -469,6 +529,25 @@ mod tests {
         assert_eq!(b.state(), BreakerState::Closed);
         b.record_failure();
         assert_eq!(b.state(), BreakerState::Open);
-        assert!(!b.allow(), "open for the whole cooldown");
+        assert!(b.allow().is_none(), "open for the whole cooldown");
+    }
+
+    #[test]
+    fn an_abandoned_probe_reopens_the_breaker_instead_of_sticking() {
+        let b = Breaker::new(1, Duration::from_millis(0));
+        b.record_failure();
+        let probe = b.allow().expect("the probe");
+        assert!(b.allow().is_none(), "one probe at a time");
+        // The caller's future is dropped mid-call: no outcome recorded.
+        drop(probe);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(
+            b.allow().is_some(),
+            "after the cooldown, a new probe goes out"
+        );
+        // An ordinary call abandoned while closed counts for nothing.
+        let b = Breaker::new(1, Duration::from_secs(60));
+        drop(b.allow().expect("closed"));
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 }

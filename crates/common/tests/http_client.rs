@@ -230,3 +230,103 @@ async fn after_the_cooldown_one_good_probe_closes_the_breaker() {
     );
     assert_eq!(peer.breaker_state(), BreakerState::Closed);
 }
+
+/// A raw peer that answers every connection with a status line and headers
+/// promising a body, then stalls with the connection open.
+async fn stalling_body_stub() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{";
+                let _ = socket.write_all(head.as_bytes()).await;
+                tokio::time::sleep(Duration::from_secs(600)).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_peer_stalling_mid_body_costs_the_deadline_not_more() {
+    let url = stalling_body_stub().await;
+    let (peer, _) = peer(PeerConfig {
+        attempt_timeout: Duration::from_millis(200),
+        deadline: Duration::from_millis(600),
+        ..quick()
+    });
+    let started = Instant::now();
+    // Through a typed client, as services call: the body is decoded too.
+    let client = shop_api::ProductClient::with_transport(Arc::new(peer), url);
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(20),
+        client.reservation(uuid::Uuid::nil()),
+    )
+    .await
+    .expect("the call ends on its own deadline, not the test's");
+    let err = outcome.expect_err("no complete answer came");
+    assert!(err.is_unavailable(), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_probe_does_not_leave_the_breaker_half_open() {
+    // mode 0: 500 at once; 1: hang for a minute; 2: 200 at once.
+    let mode = Arc::new(AtomicU32::new(0));
+    let m = mode.clone();
+    let app = Router::new().fallback(any(move || {
+        let m = m.clone();
+        async move {
+            match m.load(Ordering::SeqCst) {
+                0 => StatusCode::INTERNAL_SERVER_ERROR,
+                1 => {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    StatusCode::OK
+                }
+                _ => StatusCode::OK,
+            }
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (peer, _) = peer(PeerConfig {
+        breaker_threshold: 1,
+        breaker_cooldown: Duration::from_millis(50),
+        max_retries: 0,
+        ..quick()
+    });
+    call(&peer, &url, Idempotency::Idempotent).await.unwrap();
+    assert_eq!(peer.breaker_state(), BreakerState::Open);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // The probe goes out, and its caller gives up (its own, shorter
+    // deadline): the future is dropped mid-call.
+    mode.store(1, Ordering::SeqCst);
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(100),
+        call(&peer, &url, Idempotency::Idempotent),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the probe was cut off");
+
+    // The peer is healthy again: after a cooldown, calls go through.
+    mode.store(2, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let resp = call(&peer, &url, Idempotency::Idempotent)
+        .await
+        .expect("the breaker let a new probe out");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(peer.breaker_state(), BreakerState::Closed);
+}
