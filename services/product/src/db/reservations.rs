@@ -81,6 +81,9 @@ pub enum ReserveOutcome {
     Replayed(Reservation),
     /// The id was seen before with other lines.
     Mismatch,
+    /// The id was released before any reservation was made with it: a
+    /// caller gave up on it, so a late request must not take stock.
+    Released,
     /// Not enough stock for these products; nothing was taken.
     OutOfStock(Vec<Uuid>),
     /// These products do not exist or are archived; nothing was taken.
@@ -122,6 +125,12 @@ pub async fn reserve(
         return Ok(match get(&mut conn, req.id).await? {
             Some(existing) if req.same_lines_as(&existing.lines) => {
                 ReserveOutcome::Replayed(existing)
+            }
+            // A tombstone: released before it was ever made (see `release`).
+            Some(existing)
+                if existing.lines.is_empty() && existing.status == ReservationStatus::Released =>
+            {
+                ReserveOutcome::Released
             }
             _ => ReserveOutcome::Mismatch,
         });
@@ -236,8 +245,25 @@ pub async fn commit(db: &PgPool, id: Uuid) -> sqlx::Result<TransitionOutcome> {
 
 /// Returns the stock of a held or committed reservation (a cancelled order
 /// releases a committed one). Releasing twice is a no-op.
+///
+/// Releasing an id nobody reserved leaves a tombstone: a `released`
+/// reservation without lines. A caller releases an id it is unsure about
+/// (its reserve call timed out); the reserve may still be on its way, and
+/// when it arrives the tombstone refuses it, so no stock is held for an
+/// order that already failed. If that reserve is mid-transaction right now,
+/// inserting the tombstone waits for it on the primary key, and the
+/// reservation it made is then released like any other.
 pub async fn release(db: &PgPool, id: Uuid) -> sqlx::Result<TransitionOutcome> {
     let mut tx = db.begin().await?;
+    if lock_head(&mut tx, id, false).await?.is_none() {
+        sqlx::query(
+            "INSERT INTO reservations (id, status, expires_at) VALUES ($1, 'released', now()) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
     let Some(head) = lock_head(&mut tx, id, false).await? else {
         return Ok(TransitionOutcome::NotFound);
     };

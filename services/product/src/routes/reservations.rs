@@ -24,7 +24,7 @@ use crate::error::Error;
     responses(
         (status = 201, description = "Reserved; unit prices are authoritative", body = Reservation),
         (status = 200, description = "Replay of an earlier request with this id", body = Reservation),
-        (status = 409, description = "Out of stock (product_ids lists which)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Out of stock (product_ids lists which), or the id was released before it was reserved", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid, unknown or archived products, or id reused with other lines", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -48,6 +48,12 @@ pub async fn create(
         ReserveOutcome::Mismatch => {
             count("mismatch");
             return Err(Error::ReservationMismatch);
+        }
+        ReserveOutcome::Released => {
+            count("released_before");
+            return Err(Error::Conflict(
+                "this reservation id was released before it was reserved; use a new id",
+            ));
         }
         ReserveOutcome::OutOfStock(ids) => {
             count("out_of_stock");
@@ -115,14 +121,15 @@ pub async fn commit(
     transition(db::commit(&state.db, id).await?)
 }
 
-/// Return a held or committed reservation's stock. Idempotent.
+/// Return a held or committed reservation's stock. Idempotent. An unknown
+/// id is released too (200, no lines): a reserve with that id arriving
+/// later is refused with 409.
 #[utoipa::path(
     post, path = "/internal/v1/reservations/{id}/release", tag = "internal",
     params(("id" = Uuid, Path, description = "Reservation id")),
     security(("service" = [])),
     responses(
         (status = 200, body = Reservation),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn release(

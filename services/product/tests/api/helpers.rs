@@ -19,6 +19,7 @@ use uuid::Uuid;
 pub use shop_common::testing::{TEST_INTERNAL_TOKEN, admin_token, user_token};
 
 /// The app under test plus its state, for direct database checks.
+#[derive(Clone)]
 pub struct TestApp {
     pub state: AppState,
     pub router: Router,

@@ -145,17 +145,105 @@ async fn commit_and_release_are_idempotent_and_conserve_stock(db: PgPool) {
 }
 
 #[sqlx::test]
-async fn unknown_reservations_are_404(db: PgPool) {
+async fn committing_an_unknown_reservation_is_404(db: PgPool) {
     let app = TestApp::new(db);
     let rid = Uuid::now_v7();
-    for path in [
-        format!("/internal/v1/reservations/{rid}/commit"),
-        format!("/internal/v1/reservations/{rid}/release"),
-    ] {
-        app.internal_post(&path)
-            .await
-            .assert_problem(404, "not-found");
+    app.internal_post(&format!("/internal/v1/reservations/{rid}/commit"))
+        .await
+        .assert_problem(404, "not-found");
+}
+
+#[sqlx::test]
+async fn a_release_before_the_reserve_leaves_a_tombstone_that_refuses_it(db: PgPool) {
+    let app = TestApp::new(db);
+    let a = id_of(&app.create_product("A", "misc", 5).await);
+    let rid = Uuid::now_v7();
+    // The order service gave up on a reserve whose answer it never got, and
+    // released the id; the reserve itself arrives afterwards.
+    let released = app
+        .internal_post(&format!("/internal/v1/reservations/{rid}/release"))
+        .await;
+    assert_eq!(released.status, StatusCode::OK, "{}", released.body);
+    assert_eq!(released.body["status"], "released");
+    assert_eq!(released.body["lines"], json!([]));
+    app.reserve(rid, &[(a, 2)])
+        .await
+        .assert_problem(409, "conflict");
+    assert_eq!(app.stock(a).await, 5, "nothing is held for it");
+    assert_eq!(accounted_units(&app.state.db, a).await, (5, 0, 0));
+    // Releasing again is still a no-op.
+    let again = app
+        .internal_post(&format!("/internal/v1/reservations/{rid}/release"))
+        .await;
+    assert_eq!(again.body["status"], "released");
+}
+
+#[sqlx::test]
+async fn a_release_racing_a_reserve_in_flight_waits_for_it_and_returns_its_stock(db: PgPool) {
+    let app = TestApp::new(db.clone());
+    let a = id_of(&app.create_product("A", "misc", 5).await);
+    let rid = Uuid::now_v7();
+    // A reserve mid-transaction, as `db::reservations::reserve` does it:
+    // the id claimed, the stock taken, not yet committed.
+    let mut reserve = db.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO reservations (id, status, expires_at) VALUES ($1, 'held', now() + interval '1 hour')",
+    )
+    .bind(rid)
+    .execute(&mut *reserve)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE products SET stock = stock - 2 WHERE id = $1")
+        .bind(a)
+        .execute(&mut *reserve)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO reservation_lines (reservation_id, product_id, quantity, unit_price_amount, currency) \
+         VALUES ($1, $2, 2, 1250, 'EUR')",
+    )
+    .bind(rid)
+    .bind(a)
+    .execute(&mut *reserve)
+    .await
+    .unwrap();
+
+    // The release starts now and must wait for that transaction.
+    let release = tokio::spawn({
+        let app = app.clone();
+        async move {
+            app.internal_post(&format!("/internal/v1/reservations/{rid}/release"))
+                .await
+        }
+    });
+    // Deterministically: until PostgreSQL shows a backend waiting on a lock
+    // (bounded: 10 s).
+    let mut waiting = false;
+    for _ in 0..200 {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        if n > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    assert!(waiting, "the release waits for the reserve in flight");
+    reserve.commit().await.unwrap();
+
+    let released = release.await.unwrap();
+    assert_eq!(released.status, StatusCode::OK, "{}", released.body);
+    assert_eq!(released.body["status"], "released");
+    assert_eq!(
+        app.stock(a).await,
+        5,
+        "the late reservation's stock is back"
+    );
+    assert_eq!(accounted_units(&app.state.db, a).await, (5, 0, 0));
 }
 
 #[sqlx::test]
