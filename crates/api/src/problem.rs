@@ -37,6 +37,8 @@ pub enum ProblemType {
     PayloadTooLarge,
     /// 415: the body is not `application/json`.
     UnsupportedMediaType,
+    /// 431: the request's header fields are larger than the service accepts.
+    HeadersTooLarge,
     /// 422: well-formed JSON that breaks a rule (unknown or missing field,
     /// value out of range).
     Validation,
@@ -56,7 +58,7 @@ pub enum ProblemType {
 
 impl ProblemType {
     /// Every registered type, for documentation and tests.
-    pub const ALL: [ProblemType; 17] = [
+    pub const ALL: [ProblemType; 18] = [
         Self::BadRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -67,6 +69,7 @@ impl ProblemType {
         Self::PreconditionFailed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
+        Self::HeadersTooLarge,
         Self::Validation,
         Self::IdempotencyMismatch,
         Self::ProductUnavailable,
@@ -89,6 +92,7 @@ impl ProblemType {
             Self::PreconditionFailed => "precondition-failed",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::HeadersTooLarge => "headers-too-large",
             Self::Validation => "validation",
             Self::IdempotencyMismatch => "idempotency-mismatch",
             Self::ProductUnavailable => "product-unavailable",
@@ -111,6 +115,7 @@ impl ProblemType {
             Self::PreconditionFailed => 412,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
+            Self::HeadersTooLarge => 431,
             Self::Validation | Self::IdempotencyMismatch | Self::ProductUnavailable => 422,
             Self::Internal => 500,
             Self::Overloaded | Self::Timeout | Self::Unavailable => 503,
@@ -130,6 +135,7 @@ impl ProblemType {
             Self::PreconditionFailed => "Precondition failed",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
+            Self::HeadersTooLarge => "Request header fields too large",
             Self::Validation => "Validation failed",
             Self::IdempotencyMismatch => "Idempotency key reused with another request",
             Self::ProductUnavailable => "Product unavailable",
@@ -165,6 +171,7 @@ impl ProblemType {
             413 => Self::PayloadTooLarge,
             415 => Self::UnsupportedMediaType,
             422 => Self::Validation,
+            431 => Self::HeadersTooLarge,
             408 | 504 => Self::Timeout,
             503 => Self::Unavailable,
             400..=499 => Self::BadRequest,
@@ -282,7 +289,9 @@ mod tests {
 
     #[test]
     fn generic_type_for_status_keeps_the_status() {
-        for status in [400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 500, 503] {
+        for status in [
+            400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 431, 500, 503,
+        ] {
             assert_eq!(ProblemType::for_status(status).status(), status);
         }
     }

@@ -1,6 +1,8 @@
 //! The HTTP server: one middleware stack for every service, the admin
 //! listener, graceful shutdown, and the `main` every binary shares.
 
+mod listener;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -8,12 +10,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderName;
-use axum::serve::ListenerExt;
+use axum::response::IntoResponse;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_http::HeaderExtractor;
 use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -26,13 +30,17 @@ use tracing::{Level, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::{ConfigError, Env};
-use crate::error;
+use crate::error::{self, ApiError, ProblemType};
 use crate::health::Readiness;
 use crate::metrics::{self, Metrics, UNMATCHED_ROUTE};
 
 /// The request id header, generated when the client sends none and echoed
 /// on every response and problem body.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The largest `HTTP_MAX_HEADER_BYTES` accepted: a megabyte of headers is
+/// already far beyond any real client.
+const MAX_HEADER_BYTES_CEILING: usize = 1024 * 1024;
 
 /// Listener addresses, limits and shutdown timing shared by all services.
 #[derive(Debug, Clone)]
@@ -50,8 +58,19 @@ pub struct HttpConfig {
     /// After SIGTERM: how long readiness reports 503 while the listener still
     /// accepts, so load balancers notice before connections are refused.
     pub drain_delay: Duration,
-    /// After the drain: how long requests in flight may take to finish.
+    /// After the drain: how long requests in flight may take to finish
+    /// before the connections still open on either listener are closed.
     pub shutdown_timeout: Duration,
+    /// Longest a client may take to send a request's header block, from the
+    /// connection's start or the request's first byte. Bounds slowloris.
+    pub header_read_timeout: Duration,
+    /// Longest a keep-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// Connections open at once on each listener; more are closed at once.
+    pub max_connections: usize,
+    /// Largest header block (names, values and separators) the service
+    /// accepts; beyond it, a 431 problem.
+    pub max_header_bytes: usize,
 }
 
 impl Default for HttpConfig {
@@ -64,6 +83,15 @@ impl Default for HttpConfig {
             max_concurrent: 512,
             drain_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(20),
+            header_read_timeout: Duration::from_secs(10),
+            // Longer than the idle timeout of the pools that reuse these
+            // connections (60 s in `http_client::Peer`, and in most load
+            // balancers), so the client always gives up on an idle
+            // connection first. The other way round, a client could send a
+            // request just as the server closes the connection under it.
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 1024,
+            max_header_bytes: 16 * 1024,
         }
     }
 }
@@ -71,7 +99,9 @@ impl Default for HttpConfig {
 impl HttpConfig {
     /// Reads `HTTP_ADDR`, `ADMIN_ADDR`, `REQUEST_TIMEOUT_MS`,
     /// `BODY_LIMIT_BYTES`, `MAX_CONCURRENT_REQUESTS`,
-    /// `SHUTDOWN_DRAIN_DELAY_MS` and `SHUTDOWN_TIMEOUT_MS`.
+    /// `SHUTDOWN_DRAIN_DELAY_MS`, `SHUTDOWN_TIMEOUT_MS`,
+    /// `HTTP_HEADER_READ_TIMEOUT_MS`, `HTTP_IDLE_TIMEOUT_MS`,
+    /// `HTTP_MAX_CONNECTIONS` and `HTTP_MAX_HEADER_BYTES`.
     pub fn from_env(env: &mut Env) -> Self {
         let d = Self::default();
         let body_limit = env.optional("BODY_LIMIT_BYTES", d.body_limit);
@@ -85,6 +115,18 @@ impl HttpConfig {
             max_concurrent >= 1,
             "MAX_CONCURRENT_REQUESTS",
             "must be at least 1",
+        );
+        let max_connections = env.optional("HTTP_MAX_CONNECTIONS", d.max_connections);
+        env.check(
+            max_connections >= 1,
+            "HTTP_MAX_CONNECTIONS",
+            "must be at least 1",
+        );
+        let max_header_bytes = env.optional("HTTP_MAX_HEADER_BYTES", d.max_header_bytes);
+        env.check(
+            (1024..=MAX_HEADER_BYTES_CEILING).contains(&max_header_bytes),
+            "HTTP_MAX_HEADER_BYTES",
+            "must be between 1024 and 1048576",
         );
         let drain_ms: u64 = env.optional("SHUTDOWN_DRAIN_DELAY_MS", 0);
         let addr = env.addr("HTTP_ADDR", "0.0.0.0:8080");
@@ -102,6 +144,10 @@ impl HttpConfig {
             max_concurrent,
             drain_delay: Duration::from_millis(drain_ms),
             shutdown_timeout: env.millis("SHUTDOWN_TIMEOUT_MS", 20_000),
+            header_read_timeout: env.millis("HTTP_HEADER_READ_TIMEOUT_MS", 10_000),
+            idle_timeout: env.millis("HTTP_IDLE_TIMEOUT_MS", 75_000),
+            max_connections,
+            max_header_bytes,
         }
     }
 }
@@ -120,9 +166,38 @@ impl MakeRequestId for MakeRequestUuidV7 {
     }
 }
 
+/// True for a request id a client may choose: the gateway's rule,
+/// `[A-Za-z0-9._:-]{1,128}`. Anything else (too long, quotes, markup) would
+/// be echoed into headers, problem bodies, logs and other services, so it is
+/// replaced by a fresh id.
+pub fn is_safe_request_id(id: &[u8]) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Drops a client's request id that is not [safe](is_safe_request_id), so
+/// the next layer makes a new one.
+async fn drop_unsafe_request_id(
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let unsafe_id = req
+        .headers()
+        .get_all(REQUEST_ID_HEADER)
+        .iter()
+        .enumerate()
+        .any(|(i, v)| i > 0 || !is_safe_request_id(v.as_bytes()));
+    if unsafe_id {
+        req.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    next.run(req).await
+}
+
 /// Wraps a service's routes in the platform middleware, outermost first:
-/// request id, tracing span (continuing W3C trace context), problem+json
-/// normalization, metrics, panic catching, load shedding with a global
+/// request id (a client's kept only when safe), tracing span (continuing W3C trace context), problem+json
+/// normalization, metrics, header size limit, NUL bytes in the URL refused, panic catching, load shedding with a global
 /// concurrency limit, timeout, body limit.
 ///
 /// It is applied with `Router::layer`, which wraps every route (and the
@@ -130,6 +205,7 @@ impl MakeRequestId for MakeRequestUuidV7 {
 pub fn stack(router: Router, config: &HttpConfig, metrics: &Metrics) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let middleware = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(drop_unsafe_request_id))
         .layer(SetRequestIdLayer::new(
             request_id.clone(),
             MakeRequestUuidV7,
@@ -146,6 +222,11 @@ pub fn stack(router: Router, config: &HttpConfig, metrics: &Metrics) -> Router {
             metrics.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            config.max_header_bytes,
+            limit_header_bytes,
+        ))
+        .layer(axum::middleware::from_fn(crate::json::reject_nul_in_url))
         .layer(CatchPanicLayer::custom(error::handle_panic))
         .layer(HandleErrorLayer::new(error::handle_middleware_error))
         .load_shed()
@@ -155,6 +236,28 @@ pub fn stack(router: Router, config: &HttpConfig, metrics: &Metrics) -> Router {
     router
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .layer(middleware)
+}
+
+/// Answers 431 (a problem with the request id, through `normalize`) when
+/// the request's header fields add up to more than `limit` bytes, counted
+/// as on the wire: name, `": "`, value and CRLF. hyper's own limit is set
+/// higher (see the `listener` module), so that only absurd request heads
+/// get hyper's bare 431 instead of this one.
+async fn limit_header_bytes(
+    State(limit): State<usize>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if size > limit {
+        let detail = format!("the header fields take {size} bytes; at most {limit} are accepted");
+        return ApiError::new(ProblemType::HeadersTooLarge, detail).into_response();
+    }
+    next.run(req).await
 }
 
 /// Makes the request id visible to outgoing calls made while serving it
@@ -225,9 +328,16 @@ pub async fn shutdown_signal() {
 }
 
 /// Serves `app` and `admin` until `shutdown` resolves, then: readiness turns
-/// 503, the listener keeps accepting for `drain_delay`, stops accepting,
-/// requests in flight get up to `shutdown_timeout` to finish, and the admin
-/// listener closes last (so probes see the drain).
+/// 503, the API listener keeps accepting for `drain_delay`, stops accepting,
+/// idle connections close and requests in flight get up to
+/// `shutdown_timeout` to finish, and the admin listener closes last (so
+/// probes see the drain). At `drain_delay + shutdown_timeout` after the
+/// signal, both listeners close whatever is still open: a client that never
+/// finishes a request cannot keep the process alive.
+///
+/// Both listeners apply the connection limits of [`HttpConfig`]: the
+/// header-read and idle timeouts and the connection cap (each listener has
+/// its own `max_connections`, so a flood on one leaves the other usable).
 pub async fn serve(
     app: Router,
     admin: Router,
@@ -237,43 +347,58 @@ pub async fn serve(
     config: &HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-    let admin_task = tokio::spawn(async move {
-        axum::serve(admin_listener, admin)
-            .with_graceful_shutdown(async {
-                let _ = admin_stopped.await;
-            })
-            .await
-    });
+    let limits = listener::Limits::from(config);
+    // The moment both listeners close what is left, set once shutdown begins.
+    let (deadline_tx, deadline_rx) = watch::channel(None::<Instant>);
+    let (api_stopped_tx, api_stopped_rx) = oneshot::channel::<()>();
+    let admin_task = tokio::spawn(listener::serve(
+        "admin",
+        admin_listener,
+        admin,
+        limits,
+        async {
+            let _ = api_stopped_rx.await;
+        },
+        deadline(deadline_rx.clone()),
+    ));
 
-    let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(false);
     let drain = config.drain_delay;
+    let hard_stop = drain + config.shutdown_timeout;
     let draining = async move {
         shutdown.await;
         readiness.begin_shutdown();
-        let _ = signalled_tx.send(true);
+        // A deadline too far away to represent is no deadline.
+        if let Some(at) = Instant::now().checked_add(hard_stop) {
+            let _ = deadline_tx.send(Some(at));
+        }
         tokio::time::sleep(drain).await;
         tracing::info!("no longer accepting connections; finishing requests in flight");
     };
-    // Small responses must not wait for the peer's delayed ACK (Nagle's
-    // algorithm adds up to 40 ms per exchange otherwise).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(draining);
-    let hard_stop = drain + config.shutdown_timeout;
-    let deadline = async move {
-        let _ = signalled_rx.wait_for(|s| *s).await;
-        tokio::time::sleep(hard_stop).await;
-    };
-    tokio::select! {
-        result = server => result?,
-        () = deadline => tracing::warn!("shutdown timeout: abandoning requests still in flight"),
-    }
-    let _ = admin_stop.send(());
-    admin_task.await??;
+    listener::serve(
+        "http",
+        listener,
+        app,
+        limits,
+        draining,
+        deadline(deadline_rx),
+    )
+    .await;
+    let _ = api_stopped_tx.send(());
+    admin_task.await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves at the shutdown deadline, once [`serve`] has set one.
+async fn deadline(mut deadline: watch::Receiver<Option<Instant>>) {
+    let at = match deadline.wait_for(Option::is_some).await {
+        Ok(at) => *at,
+        Err(_) => None,
+    };
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// What the platform hands a service once its database is ready.

@@ -1,10 +1,12 @@
 //! The recovery worker: finishes or undoes checkouts a crash interrupted,
 //! and retries follow-ups (cart cleanup, stock release) that failed.
 //!
-//! Every replica runs one. Work is claimed with `FOR UPDATE SKIP LOCKED`
-//! plus a lease on the row, so replicas never work on the same order at the
-//! same time, and a worker that dies mid-way only delays the order until the
-//! lease ends. Every step is idempotent, so repeating one is harmless.
+//! Every replica runs one. Orders are claimed one at a time with
+//! `FOR UPDATE SKIP LOCKED` plus a lease on the row, and the work on one
+//! order is cut off before its lease ends ([`WORK_LIMIT`] < [`LEASE`]), so
+//! two replicas never work on the same order at the same time. A worker
+//! that dies mid-way only delays the order until the lease ends. Every step
+//! is idempotent, so repeating one (after a cut-off or a crash) is harmless.
 
 use std::time::Duration;
 
@@ -12,10 +14,17 @@ use crate::AppState;
 use crate::db::orders as db;
 use crate::saga::{self, Resolution};
 
-/// Orders claimed per round.
-const BATCH: i64 = 20;
-/// How long a claim keeps other workers away.
-const LEASE: Duration = Duration::from_secs(30);
+/// Most orders handled per round.
+const BATCH: usize = 20;
+/// How long a claim keeps other workers away from one order.
+pub const LEASE: Duration = Duration::from_secs(30);
+/// Longest the work on one order may take: a few calls, each bounded by
+/// its peer's deadline (5 s by default), well inside the lease.
+pub const WORK_LIMIT: Duration = Duration::from_secs(20);
+const _: () = assert!(
+    WORK_LIMIT.as_secs() < LEASE.as_secs(),
+    "the work must end inside the lease"
+);
 
 /// Runs forever, every `recovery_interval`.
 pub async fn run(state: AppState) {
@@ -29,14 +38,36 @@ pub async fn run(state: AppState) {
     }
 }
 
-/// One round: claims work and does it. Returns how many orders it touched.
+/// One round: claims orders one by one and works on each. An error on one
+/// order is logged and the round goes on with the next. Returns how many
+/// orders it touched.
 pub async fn round(state: &AppState) -> anyhow::Result<usize> {
-    let claimed = db::claim(&state.db, state.settings.recovery_after, LEASE, BATCH).await?;
-    for order in &claimed {
-        work_on(state, order).await?;
-        db::unclaim(&state.db, order.id).await?;
+    // Orders seen this round, so one that keeps failing is not claimed
+    // again and again: it waits for the next round.
+    let mut seen = Vec::new();
+    while seen.len() < BATCH {
+        let Some(order) = db::claim(&state.db, state.settings.recovery_after, LEASE, 1, &seen)
+            .await?
+            .pop()
+        else {
+            break;
+        };
+        seen.push(order.id);
+        match tokio::time::timeout(WORK_LIMIT, work_on(state, &order)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, order = %order.id, "recovery of this order failed; next round retries")
+            }
+            Err(_) => {
+                tracing::warn!(order = %order.id, "recovery of this order took too long; next round retries")
+            }
+        }
+        // Best effort: if this fails, the lease simply runs out.
+        if let Err(e) = db::unclaim(&state.db, order.id).await {
+            tracing::warn!(error = %e, order = %order.id, "could not end the claim");
+        }
     }
-    Ok(claimed.len())
+    Ok(seen.len())
 }
 
 /// Resolves one claimed order and retries its follow-ups.

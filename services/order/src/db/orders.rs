@@ -35,6 +35,28 @@ pub async fn begin(
     body: &str,
     note: Option<&str>,
 ) -> sqlx::Result<Begin> {
+    // The key can be freed between our insert and our select (a transient
+    // failure of the request holding it finished just then): try again,
+    // a few times at most. Each lap means another request just finished
+    // with this key, so three in a row is a client hammering it.
+    for _ in 0..3 {
+        if let Some(begun) = try_begin(db, id, user, key, body, note).await? {
+            return Ok(begun);
+        }
+    }
+    Err(sqlx::Error::Protocol(
+        "idempotency key freed and taken repeatedly; giving up".into(),
+    ))
+}
+
+async fn try_begin(
+    db: &PgPool,
+    id: Uuid,
+    user: &str,
+    key: &str,
+    body: &str,
+    note: Option<&str>,
+) -> sqlx::Result<Option<Begin>> {
     let inserted = sqlx::query(
         "INSERT INTO orders (id, user_id, idempotency_key, request_body, note, status) \
          VALUES ($1, $2, $3, $4, $5, 'pending') ON CONFLICT (user_id, idempotency_key) DO NOTHING",
@@ -48,7 +70,7 @@ pub async fn begin(
     .await?
     .rows_affected();
     if inserted == 1 {
-        return Ok(Begin::Started);
+        return Ok(Some(Begin::Started));
     }
     let existing = sqlx::query_as::<_, Existing>(
         "SELECT request_body, response_status, response_body FROM orders \
@@ -58,12 +80,7 @@ pub async fn begin(
     .bind(key)
     .fetch_optional(db)
     .await?;
-    match existing {
-        Some(e) => Ok(Begin::Existing(e)),
-        // The key was freed between our insert and select (a transient
-        // failure finished just then): try once more.
-        None => Box::pin(begin(db, id, user, key, body, note)).await,
-    }
+    Ok(existing.map(Begin::Existing))
 }
 
 /// Saves the cart lines the checkout read.
@@ -380,6 +397,7 @@ pub async fn claim(
     stale_after: Duration,
     lease: Duration,
     limit: i64,
+    skip: &[Uuid],
 ) -> sqlx::Result<Vec<Claimed>> {
     sqlx::query_as::<_, Claimed>(
         "UPDATE orders SET recovery_lease_until = now() + make_interval(secs => $2) \
@@ -389,12 +407,14 @@ pub async fn claim(
                   OR ((cart_cleanup_pending OR stock_release_pending) \
                       AND updated_at < now() - make_interval(secs => $1))) \
              AND (recovery_lease_until IS NULL OR recovery_lease_until < now()) \
+             AND id <> ALL($4) \
            ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
          RETURNING id, user_id, status, cart_cleanup_pending, stock_release_pending",
     )
     .bind(stale_after.as_secs_f64())
     .bind(lease.as_secs_f64())
     .bind(limit)
+    .bind(skip)
     .fetch_all(db)
     .await
 }

@@ -6,3 +6,4 @@ mod checkout;
 mod crash;
 mod helpers;
 mod load;
+mod recovery;

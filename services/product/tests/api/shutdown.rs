@@ -144,6 +144,7 @@ async fn sigterm_stops_the_process_within_the_shutdown_timeout_despite_silent_co
             .env("AUTH_ISSUER", shop_api::auth::DEV_ISSUER)
             .env("AUTH_AUDIENCE", shop_api::auth::DEV_AUDIENCE)
             .env("INTERNAL_TOKEN", TEST_INTERNAL_TOKEN)
+            .env("DEVELOPMENT_MODE", "true")
             .env(
                 "SHUTDOWN_TIMEOUT_MS",
                 shutdown_timeout.as_millis().to_string(),
