@@ -36,6 +36,10 @@ pub struct Settings {
     /// (`RECOVERY_AFTER_MS`, 30000). It must exceed the longest a checkout
     /// request can take, so the worker never races a live request.
     pub recovery_after: Duration,
+    /// How long an Idempotency-Key is remembered (`IDEMPOTENCY_KEY_TTL_SECS`,
+    /// 86400: a day, as Stripe does). After it, the key is forgotten: a
+    /// request with it is a new checkout, and failed checkouts are deleted.
+    pub idempotency_key_ttl: Duration,
     /// TEST ONLY: `ORDER_FAULT_POINT` makes the process exit abruptly at a
     /// saga step. Off unless set.
     pub fault_point: Option<FaultPoint>,
@@ -50,6 +54,7 @@ impl Default for Settings {
             cart_peer: PeerConfig::default(),
             recovery_interval: Duration::from_secs(5),
             recovery_after: Duration::from_secs(30),
+            idempotency_key_ttl: Duration::from_secs(24 * 3600),
             fault_point: None,
         }
     }
@@ -78,6 +83,13 @@ impl Config {
             "RECOVERY_AFTER_MS",
             "must be longer than REQUEST_TIMEOUT_MS, or the worker could race a live checkout",
         );
+        let idempotency_key_ttl =
+            env.secs("IDEMPOTENCY_KEY_TTL_SECS", d.idempotency_key_ttl.as_secs());
+        env.check(
+            idempotency_key_ttl > recovery_after,
+            "IDEMPOTENCY_KEY_TTL_SECS",
+            "must be longer than RECOVERY_AFTER_MS: a key must outlive its checkout's recovery",
+        );
         let fault_point = match env.raw("ORDER_FAULT_POINT").map(str::to_owned) {
             None => None,
             Some(raw) => {
@@ -105,6 +117,7 @@ impl Config {
                     d.recovery_interval.as_millis() as u64,
                 ),
                 recovery_after,
+                idempotency_key_ttl,
                 fault_point,
             },
         }

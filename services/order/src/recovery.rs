@@ -1,5 +1,6 @@
 //! The recovery worker: finishes or undoes checkouts a crash interrupted,
-//! and retries follow-ups (cart cleanup, stock release) that failed.
+//! retries follow-ups (cart cleanup, stock release) that failed, and
+//! forgets idempotency keys past their retention.
 //!
 //! Every replica runs one. Orders are claimed one at a time with
 //! `FOR UPDATE SKIP LOCKED` plus a lease on the row, and the work on one
@@ -34,6 +35,13 @@ pub async fn run(state: AppState) {
         tick.tick().await;
         if let Err(e) = round(&state).await {
             tracing::warn!(error = %e, "recovery round failed; retrying next tick");
+        }
+        match db::forget_keys(&state.db, state.settings.idempotency_key_ttl, 500).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(orders = n, "forgot expired idempotency keys"),
+            Err(e) => {
+                tracing::warn!(error = %e, "forgetting expired keys failed; retrying next tick")
+            }
         }
     }
 }

@@ -428,3 +428,45 @@ pub async fn unclaim(db: &PgPool, order: Uuid) -> sqlx::Result<()> {
         .await
         .map(|_| ())
 }
+
+/// Forgets idempotency keys older than `ttl`, at most `limit` orders at a
+/// time: a finished order (confirmed or cancelled) keeps its row but loses
+/// its key and stored answer, so the key may start a new checkout; a failed
+/// checkout (empty cart, out of stock, ...) is deleted with its lines.
+/// Pending orders are the recovery worker's and are never touched. Returns
+/// how many orders it changed.
+pub async fn forget_keys(db: &PgPool, ttl: Duration, limit: i64) -> sqlx::Result<u64> {
+    let mut tx = db.begin().await?;
+    let failed: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM orders WHERE status = 'failed' \
+           AND created_at < now() - make_interval(secs => $1) \
+         ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(ttl.as_secs_f64())
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM order_lines WHERE order_id = ANY($1)")
+        .bind(&failed)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM orders WHERE id = ANY($1)")
+        .bind(&failed)
+        .execute(&mut *tx)
+        .await?;
+    let forgotten = sqlx::query(
+        "UPDATE orders SET idempotency_key = NULL, response_status = NULL, response_body = NULL \
+         WHERE id IN ( \
+           SELECT id FROM orders WHERE status IN ('confirmed', 'cancelled') \
+             AND idempotency_key IS NOT NULL \
+             AND created_at < now() - make_interval(secs => $1) \
+           ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(ttl.as_secs_f64())
+    .bind(limit)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(failed.len() as u64 + forgotten)
+}

@@ -83,6 +83,7 @@ impl Shop {
                 recovery_interval: Duration::from_secs(3600),
                 // Tests run the worker by hand, on orders they know are idle.
                 recovery_after: Duration::ZERO,
+                idempotency_key_ttl: Duration::from_secs(24 * 3600),
                 fault_point: None,
             },
             http_config,

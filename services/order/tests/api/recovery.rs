@@ -63,3 +63,64 @@ async fn an_error_on_one_order_does_not_abandon_the_rest_of_the_round(db: PgPool
     assert_eq!(order::recovery::round(&shop.state).await.unwrap(), 1);
     assert_eq!(status(&db, broken).await.0, "failed");
 }
+
+#[sqlx::test]
+async fn idempotency_keys_are_forgotten_after_their_retention(db: PgPool) {
+    let insert = |status: &'static str, age: &'static str| {
+        let db = db.clone();
+        async move {
+            let id = Uuid::now_v7();
+            sqlx::query(
+                "INSERT INTO orders (id, user_id, idempotency_key, request_body, status, response_status, response_body, created_at) \
+                 VALUES ($1, 'alice', $2, '{}', $3, 201, '{}', now() - $4::interval)",
+            )
+            .bind(id)
+            .bind(format!("key-{id}"))
+            .bind(status)
+            .bind(age)
+            .execute(&db)
+            .await
+            .unwrap();
+            id
+        }
+    };
+    let old_confirmed = insert("confirmed", "2 days").await;
+    let old_cancelled = insert("cancelled", "2 days").await;
+    let old_failed = insert("failed", "2 days").await;
+    let old_pending = insert("pending", "2 days").await;
+    let new_confirmed = insert("confirmed", "1 hour").await;
+    let new_failed = insert("failed", "1 hour").await;
+
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let changed = order::db::orders::forget_keys(&db, day, 100).await.unwrap();
+    assert_eq!(changed, 3);
+    let key = |id: Uuid| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT idempotency_key FROM orders WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&db)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(key(old_confirmed).await, Some(None), "kept, key forgotten");
+    assert_eq!(key(old_cancelled).await, Some(None));
+    assert_eq!(key(old_failed).await, None, "a failed checkout is deleted");
+    assert!(
+        key(old_pending).await.unwrap().is_some(),
+        "pending is the worker's"
+    );
+    assert!(
+        key(new_confirmed).await.unwrap().is_some(),
+        "inside the retention"
+    );
+    assert!(key(new_failed).await.unwrap().is_some());
+    // Nothing left to do: a second sweep changes nothing.
+    assert_eq!(
+        order::db::orders::forget_keys(&db, day, 100).await.unwrap(),
+        0
+    );
+}
