@@ -116,9 +116,13 @@ pub fn build(
         status_counts: stats.statuses.clone(),
         slo,
         audit,
+        // Whole seconds of the load only: journeys still in flight when it
+        // ended finish in a last, partial second that would look like a
+        // collapse on the chart (they count in every total all the same).
         timeline: stats
             .timeline
             .iter()
+            .take((duration_s.ceil() as usize).max(1))
             .enumerate()
             .map(|(second, s)| {
                 let p = Percentiles::of(&s.latency);
@@ -310,7 +314,7 @@ svg {{ max-width: 100%; height: auto; }}
 <p>{model} model, scenario <code>{scenario}</code>, {duration:.1} s against <code>{target}</code>; {requests} requests; {placed} checkouts placed ({per_s:.1}/s).</p>
 <h2>Over time</h2>
 {charts}
-<h2>Latency (ms; open model: from each journey's intended start)</h2>
+<h2>Latency (ms; {latency_from})</h2>
 <table><tr><th>journey / step</th><th>count</th><th>errors</th><th>per s</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>
 {rows}</table>
 <p>Status counts: {statuses}</p>
@@ -332,6 +336,10 @@ svg {{ max-width: 100%; height: auto; }}
             placed = self.checkouts.placed,
             per_s = self.checkouts.per_s,
             charts = charts.join("\n"),
+            latency_from = match self.model {
+                Model::Closed => "closed model: from each journey's start",
+                Model::Open => "open model: from each journey's intended start",
+            },
             statuses = statuses.join(", "),
             slo_class = if self.slo.pass { "ok" } else { "bad" },
             slo_verdict = if self.slo.pass { "PASS" } else { "FAIL" },
