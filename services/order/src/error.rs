@@ -1,7 +1,11 @@
 //! The order service's one error enum and how each case reaches the client.
 
 use axum::response::{IntoResponse, Response};
+use shop_api::Problem;
 use shop_common::error::{ApiError, FieldError, ProblemType};
+use shop_common::http_client::REQUEST_ID;
+
+use crate::domain::checkout::{Cause, Outcome, Refusal};
 
 /// Everything an order handler can fail with (checkout outcomes that are
 /// stored and replayed are answers, not errors: see `saga`).
@@ -50,4 +54,54 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         ApiError::from(self).into_response()
     }
+}
+
+/// The problem a refused checkout answers, stored and replayed for its
+/// key. It carries the request id and path of the request that made it,
+/// like every problem; replays send it byte for byte, so they quote the
+/// first request (the one whose logs tell the story).
+pub fn refusal(refusal: &Refusal) -> Problem {
+    let (kind, detail, ids) = match refusal {
+        Refusal::EmptyCart => (ProblemType::Validation, "the cart is empty", &[][..]),
+        Refusal::OutOfStock(ids) => (
+            ProblemType::OutOfStock,
+            "not enough stock for the listed products",
+            &ids[..],
+        ),
+        Refusal::Unavailable(ids) => (
+            ProblemType::ProductUnavailable,
+            "the cart holds products that no longer exist or are archived",
+            &ids[..],
+        ),
+        Refusal::MixedCurrencies(ids) => (
+            ProblemType::ProductUnavailable,
+            "one order has one currency, and the listed products are now priced in another: \
+             remove them from the cart and add them again to see their current price",
+            &ids[..],
+        ),
+    };
+    let mut p = Problem::new(kind)
+        .with_detail(detail)
+        .with_product_ids(ids.to_vec());
+    p.instance = Some("/v1/orders".to_owned());
+    p.request_id = REQUEST_ID
+        .try_with(Clone::clone)
+        .ok()
+        .filter(|id| !id.is_empty());
+    p
+}
+
+/// The 503 a checkout answers when it did not finish: with a fresh start
+/// when nothing can be held, with "the same key" when the order is pending.
+pub fn retry(outcome: &Outcome) -> Error {
+    Error::Unavailable(match outcome {
+        Outcome::Retry(Cause::CartDown) => "the cart service is unavailable; retry shortly",
+        Outcome::Retry(Cause::HoldExpired) => {
+            "the checkout took too long; retry with the same Idempotency-Key"
+        }
+        Outcome::Retry(Cause::ProductDown | Cause::NothingReserved) => {
+            "the product service is unavailable; retry shortly"
+        }
+        _ => "the product service is unavailable; retry with the same Idempotency-Key",
+    })
 }

@@ -93,20 +93,7 @@ async fn work_on(state: &AppState, order: &db::Claimed) -> anyhow::Result<()> {
         saga::clean_cart(state, order.id, &order.user_id).await;
     }
     if order.stock_release_pending {
-        release_stock(state, order.id).await;
+        saga::release_stock(state, order.id).await;
     }
     Ok(())
-}
-
-/// Returns a cancelled order's stock; on failure the flag stays for the
-/// next round.
-pub async fn release_stock(state: &AppState, id: uuid::Uuid) {
-    match state.product.release(id).await {
-        Ok(_) => {
-            if let Err(e) = db::done_stock_release(&state.db, id).await {
-                tracing::warn!(error = %e, order = %id, "stock released but not recorded; will repeat");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, order = %id, "stock release deferred"),
-    }
 }

@@ -1,68 +1,56 @@
-//! The checkout saga. Each step is a short local transaction or one
-//! idempotent call to another service; the order row records how far it
-//! got, so a crash at any point leaves something the recovery worker can
-//! finish (roll forward) or undo (roll back).
+//! The checkout saga's driver: it performs what the state machine in
+//! [`domain::checkout`](crate::domain::checkout) decides, one action at a
+//! time, and feeds each result back as an event. The machine holds every
+//! decision; this file holds only I/O: the order row, the calls to cart and
+//! product, and the crash points of the tests. The request path
+//! ([`checkout`]) and the recovery worker ([`resolve`]) share [`drive`].
 //!
-//! 1. record a pending order under (user, Idempotency-Key);
-//! 2. read the cart (empty: 422, stored so replays agree);
-//! 3. reserve stock, reservation id = order id (out of stock: 409, stored);
-//! 4. commit the reservation;
-//! 5. confirm the order with the reservation's prices, store the 201;
-//! 6. remove exactly the checked-out lines from the cart (retried later if
-//!    cart is down);
-//! 7. answer 201.
-//!
-//! A failure of product or cart before anything was reserved fails the
-//! order and frees the key (503; the retry starts over): that includes a
-//! reserve call that provably never reached product (connection refused,
-//! breaker open). After a reservation may exist (the reserve call timed out
-//! or was cut off), the order stays pending and the answer is a 503
-//! saying "retry with the same key": the worker resolves it, and the retry
-//! then replays the outcome. See docs/checkout.md.
+//! docs/checkout.md walks the machine with a diagram of its states.
 
-use axum::http::StatusCode;
 use shop_api::cart::RemoveLines;
+use shop_api::cart::StoredLine;
 use shop_api::order::Checkout;
+use shop_api::order::OrderLine;
 use shop_api::product::{ReservationLineRequest, ReservationRequest, ReservationStatus};
-use shop_api::{ClientError, Problem, ProblemType};
+use shop_api::{ClientError, Money, ProblemType};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::db::orders::{self as db, Begin};
+use crate::domain::checkout::{
+    self, Action, CommitReply, Event, Lookup, Outcome, Progress, Reply, ReserveReply, Step,
+};
 use crate::domain::order;
-use crate::error::Error;
+use crate::error::{self, Error};
 use crate::fault::{FaultPoint, maybe_crash};
-use shop_common::http_client::REQUEST_ID;
 
-/// A checkout's answer: what is sent now and replayed for the key later.
+/// An answer stored for a key: sent now and replayed for retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
-    pub status: StatusCode,
+    pub status: u16,
     /// JSON: an order for 201, a problem otherwise.
     pub body: String,
-    pub order_id: Option<Uuid>,
 }
 
 impl Answer {
     pub fn is_problem(&self) -> bool {
-        !self.status.is_success()
+        !(200..300).contains(&self.status)
     }
 }
 
-/// A stored checkout problem. It carries the request id and path of the
-/// request that made it, like every problem; replays send it byte for byte,
-/// so they quote the first request (the one whose logs tell the story).
-fn problem(kind: ProblemType, detail: &str, product_ids: Vec<Uuid>) -> (StatusCode, String) {
-    let mut p = Problem::new(kind)
-        .with_detail(detail)
-        .with_product_ids(product_ids);
-    p.instance = Some("/v1/orders".to_owned());
-    p.request_id = REQUEST_ID
-        .try_with(Clone::clone)
-        .ok()
-        .filter(|id| !id.is_empty());
-    let status = StatusCode::from_u16(p.status).expect("registered status");
-    (status, serde_json::to_string(&p).expect("serializable"))
+/// A finished drive: the outcome, and the stored answer when there is one
+/// (a placed order, a refusal).
+#[derive(Debug)]
+pub struct Finished {
+    pub outcome: Outcome,
+    pub answer: Option<Answer>,
+}
+
+/// The order a drive works on.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket<'a> {
+    pub id: Uuid,
+    pub user: &'a str,
 }
 
 /// Runs (or replays) a checkout for `user` under `key`.
@@ -85,10 +73,7 @@ pub async fn checkout(
                 (Some(status), Some(body)) => {
                     count("replayed");
                     Ok(Answer {
-                        status: StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
-                        order_id: serde_json::from_str::<shop_api::order::Order>(&body)
-                            .ok()
-                            .map(|o| o.id),
+                        status: u16::try_from(status).unwrap_or(500),
                         body,
                     })
                 }
@@ -101,37 +86,159 @@ pub async fn checkout(
             };
         }
     }
-
-    // 2. Read the cart.
-    let cart = match state.cart.stored(user).await {
-        Ok(cart) => cart,
-        Err(e) => {
-            tracing::warn!(error = %e, "checkout: cart unavailable");
-            db::fail(&state.db, id, "cart service unavailable", None).await?;
-            count("dependency_down");
-            return Err(Error::Unavailable(
-                "the cart service is unavailable; retry shortly",
-            ));
-        }
-    };
-    if cart.lines.is_empty() {
-        let (status, body) = problem(ProblemType::Validation, "the cart is empty", vec![]);
-        db::fail(&state.db, id, "empty cart", Some((status.as_u16(), &body))).await?;
-        count("empty_cart");
-        return Ok(Answer {
-            status,
-            body,
-            order_id: None,
-        });
+    let ticket = Ticket { id, user };
+    let finished = drive(state, ticket, Progress::Recorded, Event::Started).await?;
+    count(finished.outcome.label());
+    match finished.answer {
+        Some(answer) => Ok(answer),
+        None => Err(error::retry(&finished.outcome)),
     }
-    db::save_lines(&state.db, id, &cart.lines).await?;
+}
 
-    // 3. Reserve, with the order id as reservation id: retries and the
-    // worker can always find it.
+/// What the recovery worker did with one pending order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Confirmed,
+    Failed,
+    /// product could not tell or act; try again next round.
+    Deferred,
+}
+
+/// Finishes (rolls forward) or undoes (rolls back) a stale pending order,
+/// starting from what product says about its reservation.
+pub async fn resolve(state: &AppState, id: Uuid, user: &str) -> Result<Resolution, Error> {
+    let lookup = lookup(state, id).await;
+    let finished = drive(
+        state,
+        Ticket { id, user },
+        Progress::Recorded,
+        Event::Found(lookup),
+    )
+    .await?;
+    Ok(match finished.outcome {
+        Outcome::Placed => Resolution::Confirmed,
+        Outcome::Refused(_) | Outcome::Retry(_) => Resolution::Failed,
+        Outcome::Pending => Resolution::Deferred,
+    })
+}
+
+/// Performs the machine's actions from `progress` and `event` until it
+/// finishes. Every action is one local transaction or one idempotent call,
+/// so a crash anywhere leaves a state a later drive can continue from.
+pub async fn drive(
+    state: &AppState,
+    order: Ticket<'_>,
+    mut progress: Progress,
+    mut event: Event,
+) -> Result<Finished, Error> {
+    loop {
+        let Step {
+            progress: next,
+            action,
+        } = checkout::next(progress, event);
+        progress = next;
+        event = match action {
+            Action::ReadCart => {
+                Event::Cart(reply(state.cart.stored(order.user).await).map(|c| c.lines))
+            }
+            Action::Reserve(lines) => {
+                db::save_lines(&state.db, order.id, &lines).await?;
+                Event::Reserve(reserve(state, order.id, &lines).await)
+            }
+            Action::Commit => {
+                maybe_crash(state.settings.fault_point, FaultPoint::AfterReserve);
+                Event::Commit(commit(state, order.id).await)
+            }
+            Action::Release => {
+                Event::Release(reply(state.product.release(order.id).await).map(|_| ()))
+            }
+            Action::Confirm { lines, total } => {
+                maybe_crash(state.settings.fault_point, FaultPoint::AfterCommit);
+                let answer = confirm(state, order.id, &lines, total.as_ref()).await?;
+                maybe_crash(state.settings.fault_point, FaultPoint::AfterConfirm);
+                clean_cart(state, order.id, order.user).await;
+                return Ok(Finished {
+                    outcome: Outcome::Placed,
+                    answer: Some(answer),
+                });
+            }
+            Action::Finish(outcome) => return record(state, order.id, outcome).await,
+        };
+    }
+}
+
+/// Records how a checkout ended: a refusal is stored as its answer, a
+/// retry frees the key, a pending order is left for the worker.
+async fn record(state: &AppState, id: Uuid, outcome: Outcome) -> Result<Finished, Error> {
+    let answer = match &outcome {
+        Outcome::Refused(refusal) => {
+            let problem = error::refusal(refusal);
+            let answer = Answer {
+                status: problem.status,
+                body: serde_json::to_string(&problem).expect("a problem serializes"),
+            };
+            let stored = Some((answer.status, answer.body.as_str()));
+            if db::fail(&state.db, id, outcome.label(), stored).await? {
+                Some(answer)
+            } else {
+                stored_answer(state, id).await?
+            }
+        }
+        Outcome::Retry(_) => {
+            db::fail(&state.db, id, outcome.label(), None).await?;
+            None
+        }
+        Outcome::Pending | Outcome::Placed => None,
+    };
+    if let Outcome::Pending = outcome {
+        tracing::warn!(order = %id, "checkout interrupted; the recovery worker will finish it");
+    }
+    Ok(Finished { outcome, answer })
+}
+
+/// Confirms the order at `lines`' prices and stores the 201; if someone
+/// else resolved it first, their stored answer.
+async fn confirm(
+    state: &AppState,
+    id: Uuid,
+    lines: &[OrderLine],
+    total: Option<&Money>,
+) -> Result<Answer, Error> {
+    match db::confirm(&state.db, id, lines, total).await? {
+        Some(body) => Ok(Answer { status: 201, body }),
+        None => stored_answer(state, id)
+            .await?
+            .ok_or(Error::Conflict("the order was resolved elsewhere")),
+    }
+}
+
+async fn stored_answer(state: &AppState, id: Uuid) -> Result<Option<Answer>, Error> {
+    Ok(db::answer(&state.db, id)
+        .await?
+        .map(|(status, body)| Answer {
+            status: u16::try_from(status).unwrap_or(500),
+            body,
+        }))
+}
+
+/// A call's result as the machine sees it.
+fn reply<T>(result: Result<T, ClientError>) -> Reply<T> {
+    match result {
+        Ok(v) => Reply::Ok(v),
+        Err(e) if e.never_reached_peer() => Reply::NeverReached,
+        Err(e) => {
+            tracing::warn!(error = %e, "a checkout call got no definite answer");
+            Reply::Unknown
+        }
+    }
+}
+
+/// Reserves the cart's lines with the order id as reservation id, so a
+/// retry or the worker can always find the reservation.
+async fn reserve(state: &AppState, id: Uuid, lines: &[StoredLine]) -> ReserveReply {
     let request = ReservationRequest {
         id,
-        lines: cart
-            .lines
+        lines: lines
             .iter()
             .map(|l| ReservationLineRequest {
                 product_id: l.product_id,
@@ -139,167 +246,49 @@ pub async fn checkout(
             })
             .collect(),
     };
-    let reservation = match state.product.reserve(&request).await {
-        Ok(r) => r.body,
+    match state.product.reserve(&request).await {
+        Ok(r) => ReserveReply::Reserved(r.body.lines),
         Err(ClientError::Problem(p)) if p.kind() == Some(ProblemType::OutOfStock) => {
-            let (status, body) = problem(
-                ProblemType::OutOfStock,
-                "not enough stock for the listed products",
-                p.product_ids,
-            );
-            db::fail(
-                &state.db,
-                id,
-                "out of stock",
-                Some((status.as_u16(), &body)),
-            )
-            .await?;
-            count("out_of_stock");
-            return Ok(Answer {
-                status,
-                body,
-                order_id: None,
-            });
+            ReserveReply::OutOfStock(p.product_ids)
         }
         Err(ClientError::Problem(p)) if p.kind() == Some(ProblemType::ProductUnavailable) => {
-            let (status, body) = problem(
-                ProblemType::ProductUnavailable,
-                "the cart holds products that no longer exist or are archived",
-                p.product_ids,
-            );
-            db::fail(
-                &state.db,
-                id,
-                "products unavailable",
-                Some((status.as_u16(), &body)),
-            )
-            .await?;
-            count("unavailable_products");
-            return Ok(Answer {
-                status,
-                body,
-                order_id: None,
-            });
+            ReserveReply::Unavailable(p.product_ids)
         }
-        // The request never left this process (every connect refused, or
-        // the breaker open): no reservation can exist, so this is like a
-        // cart failure: the order fails and the key is free at once.
-        Err(e) if e.never_reached_peer() => {
-            tracing::warn!(error = %e, order = %id, "checkout: product unreachable");
-            db::fail(&state.db, id, "product service unreachable", None).await?;
-            count("dependency_down");
-            return Err(Error::Unavailable(
-                "the product service is unavailable; retry shortly",
-            ));
-        }
-        Err(e) => return interrupted(state, id, "reserve", e).await,
-    };
-    maybe_crash(state.settings.fault_point, FaultPoint::AfterReserve);
-
-    // One order, one currency: a product whose currency changed since it
-    // went into the cart is refused before anything is sold.
-    let cart_currency = cart.lines.first().map(|l| l.unit_price.currency.as_str());
-    if let Some(odd) = order::currency_conflict(&reservation.lines, cart_currency) {
-        count("mixed_currencies");
-        return match refuse_mixed_currencies(state, id, odd).await? {
-            Some(answer) => Ok(answer),
-            None => Err(Error::Unavailable(
-                "the product service is unavailable; retry with the same Idempotency-Key",
-            )),
-        };
+        Err(e) => match reply::<()>(Err(e)) {
+            Reply::NeverReached => ReserveReply::NeverReached,
+            _ => ReserveReply::Unknown,
+        },
     }
+}
 
-    // 4. Commit.
+async fn commit(state: &AppState, id: Uuid) -> CommitReply {
     match state.product.commit(id).await {
-        Ok(_) => {}
-        Err(ClientError::Problem(p)) if p.status == 409 => {
-            // The hold expired before we committed: its stock is going back.
-            db::fail(&state.db, id, "reservation expired", None).await?;
-            count("dependency_down");
-            return Err(Error::Unavailable(
-                "the checkout took too long; retry with the same Idempotency-Key",
-            ));
+        Ok(_) => CommitReply::Committed,
+        // Released or expired before the commit: its stock is going back.
+        Err(ClientError::Problem(p)) if p.kind() == Some(ProblemType::Conflict) => {
+            CommitReply::Gone
         }
-        Err(e) => return interrupted(state, id, "commit", e).await,
-    }
-    maybe_crash(state.settings.fault_point, FaultPoint::AfterCommit);
-
-    // 5. Confirm with the reservation's prices.
-    let answer = confirm(state, id, &reservation.lines).await?;
-    maybe_crash(state.settings.fault_point, FaultPoint::AfterConfirm);
-
-    // 6. Clear the checked-out lines; the worker retries if cart is down.
-    clean_cart(state, id, user).await;
-    count("confirmed");
-    Ok(answer)
-}
-
-/// Confirms the order (or, if someone else already resolved it, returns the
-/// stored answer).
-pub async fn confirm(
-    state: &AppState,
-    id: Uuid,
-    reserved: &[shop_api::product::ReservedLine],
-) -> Result<Answer, Error> {
-    let (lines, total) = match order::priced_lines(reserved) {
-        Ok(priced) => priced,
-        // Checked before the commit, so only reachable if that check is
-        // bypassed; still, never add amounts in two currencies.
-        Err(odd) => {
-            return match refuse_mixed_currencies(state, id, odd).await? {
-                Some(answer) => Ok(answer),
-                None => Err(Error::Unavailable(
-                    "the product service is unavailable; retry with the same Idempotency-Key",
-                )),
-            };
-        }
-    };
-    db::confirm(&state.db, id, &lines, total.as_ref()).await?;
-    match db::answer(&state.db, id).await? {
-        Some((status, body)) => Ok(Answer {
-            status: StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
-            body,
-            order_id: Some(id),
-        }),
-        None => Err(Error::Conflict("the order was resolved elsewhere")),
-    }
-}
-
-/// Releases the order's reservation and fails the order with a stored 422
-/// naming the products whose currency differs. `None` when product could
-/// not release it now: the order stays pending and the recovery worker
-/// does the same later.
-async fn refuse_mixed_currencies(
-    state: &AppState,
-    id: Uuid,
-    odd: Vec<Uuid>,
-) -> Result<Option<Answer>, Error> {
-    match state.product.release(id).await {
-        Ok(_) => {}
-        Err(e) if e.problem().is_some_and(|p| p.status == 404) => {}
         Err(e) => {
-            tracing::warn!(error = %e, order = %id, "mixed currencies: release deferred");
-            return Ok(None);
+            tracing::warn!(error = %e, order = %id, "commit got no definite answer");
+            CommitReply::Unknown
         }
     }
-    let (status, body) = problem(
-        ProblemType::ProductUnavailable,
-        "one order has one currency, and the listed products are now priced in another: \
-         remove them from the cart and add them again to see their current price",
-        odd,
-    );
-    db::fail(
-        &state.db,
-        id,
-        "mixed currencies",
-        Some((status.as_u16(), &body)),
-    )
-    .await?;
-    Ok(Some(Answer {
-        status,
-        body,
-        order_id: None,
-    }))
+}
+
+/// What product says about an order's reservation.
+async fn lookup(state: &AppState, id: Uuid) -> Lookup {
+    match state.product.reservation(id).await {
+        Ok(r) => match r.status {
+            ReservationStatus::Held => Lookup::Held(r.lines),
+            ReservationStatus::Committed => Lookup::Committed(r.lines),
+            ReservationStatus::Released | ReservationStatus::Expired => Lookup::Gone,
+        },
+        Err(ClientError::Problem(p)) if p.kind() == Some(ProblemType::NotFound) => Lookup::Missing,
+        Err(e) => {
+            tracing::warn!(error = %e, order = %id, "recovery: product unavailable, deferring");
+            Lookup::Unknown
+        }
+    }
 }
 
 /// Removes the order's lines from the cart; on failure leaves the
@@ -324,85 +313,15 @@ pub async fn clean_cart(state: &AppState, id: Uuid, user: &str) {
     }
 }
 
-/// product did not give a definite answer at `step`: a reservation may
-/// exist. If releasing it succeeds now, the order fails and the key is
-/// freed; otherwise the order stays pending for the worker.
-async fn interrupted(
-    state: &AppState,
-    id: Uuid,
-    step: &str,
-    cause: ClientError,
-) -> Result<Answer, Error> {
-    tracing::warn!(error = %cause, order = %id, step, "checkout interrupted");
-    state
-        .business
-        .checkouts
-        .with_label_values(&["dependency_down"])
-        .inc();
-    if step == "reserve" {
-        match state.product.release(id).await {
-            Ok(_) => {
-                db::fail(&state.db, id, "product service unavailable", None).await?;
+/// Returns a cancelled order's stock; on failure the flag stays for the
+/// recovery worker's next round. Idempotent.
+pub async fn release_stock(state: &AppState, id: Uuid) {
+    match state.product.release(id).await {
+        Ok(_) => {
+            if let Err(e) = db::done_stock_release(&state.db, id).await {
+                tracing::warn!(error = %e, order = %id, "stock released but not recorded; will repeat");
             }
-            Err(e) if e.problem().is_some_and(|p| p.status == 404) => {
-                db::fail(&state.db, id, "product service unavailable", None).await?;
-            }
-            Err(_) => {}
         }
+        Err(e) => tracing::warn!(error = %e, order = %id, "stock release deferred"),
     }
-    Err(Error::Unavailable(
-        "the product service is unavailable; retry with the same Idempotency-Key",
-    ))
-}
-
-/// What the recovery worker did with one pending order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolution {
-    Confirmed,
-    Failed,
-    /// product could not be asked; try again next round.
-    Deferred,
-}
-
-/// Rolls a stale pending order forward (reservation held or committed) or
-/// back (released, expired or never made).
-pub async fn resolve(state: &AppState, id: Uuid, user: &str) -> Result<Resolution, Error> {
-    let reservation = match state.product.reservation(id).await {
-        Ok(r) => Some(r),
-        Err(e) if e.problem().is_some_and(|p| p.status == 404) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, order = %id, "recovery: product unavailable, deferring");
-            return Ok(Resolution::Deferred);
-        }
-    };
-    let Some(reservation) = reservation else {
-        db::fail(&state.db, id, "interrupted before stock was reserved", None).await?;
-        return Ok(Resolution::Failed);
-    };
-    if reservation.status == ReservationStatus::Held
-        && let Some(odd) = order::currency_conflict(&reservation.lines, None)
-    {
-        return Ok(match refuse_mixed_currencies(state, id, odd).await? {
-            Some(_) => Resolution::Failed,
-            None => Resolution::Deferred,
-        });
-    }
-    match reservation.status {
-        ReservationStatus::Held => match state.product.commit(id).await {
-            Ok(_) => {}
-            Err(ClientError::Problem(p)) if p.status == 409 => {
-                db::fail(&state.db, id, "reservation expired", None).await?;
-                return Ok(Resolution::Failed);
-            }
-            Err(_) => return Ok(Resolution::Deferred),
-        },
-        ReservationStatus::Committed => {}
-        ReservationStatus::Released | ReservationStatus::Expired => {
-            db::fail(&state.db, id, "reservation released", None).await?;
-            return Ok(Resolution::Failed);
-        }
-    }
-    confirm(state, id, &reservation.lines).await?;
-    clean_cart(state, id, user).await;
-    Ok(Resolution::Confirmed)
 }

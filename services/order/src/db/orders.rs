@@ -136,14 +136,14 @@ pub async fn fail(
 }
 
 /// Confirms a pending order with the reservation's prices and stores the
-/// 201 answer, in one transaction. Returns the order, or `None` when it was
-/// no longer pending.
+/// 201 answer, in one transaction. Returns that answer (the order as
+/// JSON), or `None` when the order was no longer pending.
 pub async fn confirm(
     db: &PgPool,
     order: Uuid,
     lines: &[OrderLine],
     total: Option<&Money>,
-) -> sqlx::Result<Option<Order>> {
+) -> sqlx::Result<Option<String>> {
     let mut tx = db.begin().await?;
     let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
     let prices: Vec<i64> = lines.iter().map(|l| l.unit_price.amount).collect();
@@ -183,11 +183,11 @@ pub async fn confirm(
     let body = serde_json::to_string(&confirmed).expect("serializable");
     sqlx::query("UPDATE orders SET response_status = 201, response_body = $2 WHERE id = $1")
         .bind(order)
-        .bind(body)
+        .bind(&body)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Some(confirmed))
+    Ok(Some(body))
 }
 
 /// The stored answer of an order.

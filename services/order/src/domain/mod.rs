@@ -1,3 +1,4 @@
 //! The order service's rules, free of HTTP and SQL.
 
+pub mod checkout;
 pub mod order;

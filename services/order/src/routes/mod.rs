@@ -5,8 +5,9 @@ pub mod orders;
 
 use axum::Router;
 use axum::routing::get;
+use shop_common::openapi::ProblemResponses;
 use shop_common::server::BearerAuth;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -14,7 +15,7 @@ use crate::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Shop order service", description = "Checkout (a saga over product and cart) and orders."),
+    info(title = "Shop order service", description = "Checkout (a saga over product and cart) and orders. Errors are problem+json (RFC 9457). Integers in JSON bodies are written as integers (`2`; `2.0` is refused)."),
     modifiers(&BearerAuth),
     tags((name = "orders", description = "The caller's orders (the token's subject)."))
 )]
@@ -22,10 +23,13 @@ struct ApiDoc;
 
 /// The routes with the OpenAPI document they describe.
 pub fn openapi_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(orders::checkout, orders::list))
         .routes(routes!(orders::get))
-        .routes(routes!(orders::cancel))
+        .routes(routes!(orders::cancel));
+    // Once every route is in: the platform's errors, on every operation.
+    ProblemResponses.modify(router.get_openapi_mut());
+    router
 }
 
 /// All routes, state applied.
@@ -38,4 +42,39 @@ pub fn router(state: AppState) -> Router {
             get(move || async move { axum::Json(api.as_ref().clone()) }),
         )
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use shop_api::order::MAX_IDEMPOTENCY_KEY_LEN;
+    use shop_api::product::MAX_PAGE_LIMIT;
+
+    use crate::domain::order::MAX_NOTE;
+
+    /// The limits the document states are the ones the service enforces.
+    #[test]
+    fn the_document_states_the_limits() {
+        let (_, api) = super::openapi_router().split_for_parts();
+        let doc = serde_json::to_value(api).unwrap();
+        assert_eq!(
+            doc["components"]["schemas"]["Checkout"]["properties"]["note"]["maxLength"],
+            MAX_NOTE
+        );
+        let param = |path: &str, method: &str, name: &str| {
+            doc["paths"][path][method]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .map(|p| p["schema"].clone())
+                .unwrap()
+        };
+        let key = param("/v1/orders", "post", "Idempotency-Key");
+        assert_eq!(key["maxLength"], MAX_IDEMPOTENCY_KEY_LEN);
+        assert_eq!(key["minLength"], 1);
+        assert_eq!(
+            param("/v1/orders", "get", "limit")["maximum"],
+            MAX_PAGE_LIMIT
+        );
+    }
 }

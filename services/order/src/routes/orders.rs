@@ -18,7 +18,6 @@ use crate::AppState;
 use crate::db::orders::{self as db, Cancel};
 use crate::domain::order;
 use crate::error::Error;
-use crate::recovery;
 use crate::saga;
 
 /// The `Idempotency-Key` header, checked before the body is read.
@@ -43,14 +42,20 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
 /// Check out the caller's whole cart. Safe to retry with the same
 /// `Idempotency-Key`: the first answer is replayed.
 #[utoipa::path(
-    post, path = "/v1/orders", tag = "orders",
+    post, path = "/v1/orders", tag = "orders", operation_id = "checkout",
     request_body = Checkout,
-    params(("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per checkout attempt")),
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+        description = "1 to 255 visible ASCII characters, unique per checkout attempt")),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Confirmed; Location set. Replays answer the same.", body = Order),
+        (status = 201, description = "Confirmed. Replays answer the same.", body = Order,
+            headers(("Location" = String, description = "The order's URL, `/v1/orders/{id}`")),
+            links(
+                ("GetOrder" = (operation_id = "get_order", parameters(("id" = "$response.body#/id")), description = "Read the new order")),
+                ("CancelOrder" = (operation_id = "cancel_order", parameters(("id" = "$response.body#/id")), description = "Cancel the new order")),
+            )
+        ),
         (status = 400, description = "Missing or malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Out of stock (stored), or this key is still in flight", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty cart or unavailable products (stored), key reused with another body, or invalid body", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "A dependency is down: retry with the same key", body = Problem, content_type = "application/problem+json"),
@@ -68,14 +73,16 @@ pub async fn checkout(
     } else {
         "application/json"
     };
-    let mut resp = (answer.status, answer.body).into_response();
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let created = status == StatusCode::CREATED;
+    let location = created
+        .then(|| serde_json::from_str::<Order>(&answer.body).ok())
+        .flatten()
+        .map(|o| format!("/v1/orders/{}", o.id));
+    let mut resp = (status, answer.body).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Some(id) = answer
-        .order_id
-        .filter(|_| answer.status == StatusCode::CREATED)
-        && let Ok(v) = HeaderValue::from_str(&format!("/v1/orders/{id}"))
-    {
+    if let Some(v) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
@@ -83,13 +90,13 @@ pub async fn checkout(
 
 /// The caller's orders, newest first.
 #[utoipa::path(
-    get, path = "/v1/orders", tag = "orders",
+    get, path = "/v1/orders", tag = "orders", operation_id = "list_orders",
     params(ListOrders),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = OrderPage),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "One page", body = OrderPage),
+        (status = 400, description = "An unknown parameter, a repeated one, or a value that does not parse (`limit=x`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter out of range or of the wrong shape (each listed in `errors`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list(
@@ -123,13 +130,17 @@ pub async fn list(
 
 /// One of the caller's orders.
 #[utoipa::path(
-    get, path = "/v1/orders/{id}", tag = "orders",
+    get, path = "/v1/orders/{id}", tag = "orders", operation_id = "get_order",
     params(("id" = Uuid, Path, description = "Order id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Order),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The order", body = Order,
+            links(
+                ("CancelOrder" = (operation_id = "cancel_order", parameters(("id" = "$request.path.id")), description = "Cancel this order")),
+            )
+        ),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No order with this id among the caller's", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get(
@@ -145,13 +156,17 @@ pub async fn get(
 
 /// Cancel a confirmed order and return its stock. Idempotent.
 #[utoipa::path(
-    post, path = "/v1/orders/{id}/cancel", tag = "orders",
+    post, path = "/v1/orders/{id}/cancel", tag = "orders", operation_id = "cancel_order",
     params(("id" = Uuid, Path, description = "Order id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Cancelled (its stock is released now, or by the recovery worker if product is down)", body = Order),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Cancelled (its stock is released now, or by the recovery worker if product is down)", body = Order,
+            links(
+                ("GetOrder" = (operation_id = "get_order", parameters(("id" = "$request.path.id")), description = "Read the cancelled order")),
+            )
+        ),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No order with this id among the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Pending or failed orders cannot be cancelled", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -167,7 +182,7 @@ pub async fn cancel(
         }
         Cancel::Cancelled => {}
     }
-    recovery::release_stock(&state, id).await;
+    saga::release_stock(&state, id).await;
     db::get(&state.db, &user.id, id)
         .await?
         .map(Json)
