@@ -131,7 +131,6 @@ pub struct Tagged<T> {
     pub body: T,
     pub status: StatusCode,
     pub etag: Option<String>,
-    pub location: Option<String>,
 }
 
 /// Marker types naming which service a [`Client`] talks to.
@@ -433,16 +432,10 @@ async fn decode<T: DeserializeOwned>(resp: Response) -> Result<Tagged<T>, Client
             .map(str::to_owned)
     };
     let etag = header(header::ETAG);
-    let location = header(header::LOCATION);
     let bytes = resp.bytes().await?;
     if status.is_success() {
         match serde_json::from_slice(&bytes) {
-            Ok(body) => Ok(Tagged {
-                body,
-                status,
-                etag,
-                location,
-            }),
+            Ok(body) => Ok(Tagged { body, status, etag }),
             Err(_) => Err(unexpected(status, &bytes)),
         }
     } else {

@@ -80,7 +80,7 @@ pub async fn round(state: &AppState) -> anyhow::Result<usize> {
 
 /// Resolves one claimed order and retries its follow-ups.
 async fn work_on(state: &AppState, order: &db::Claimed) -> anyhow::Result<()> {
-    if order.status == "pending" {
+    if order.status == shop_api::order::OrderStatus::Pending {
         let label = match saga::resolve(state, order.id, &order.user_id).await? {
             Resolution::Confirmed => "confirmed",
             Resolution::Failed => "failed",

@@ -101,14 +101,6 @@ pub async fn save_lines(db: &PgPool, order: Uuid, lines: &[StoredLine]) -> sqlx:
     Ok(())
 }
 
-/// The lines as (product, quantity) and the cart references to remove.
-pub async fn lines(db: &PgPool, order: Uuid) -> sqlx::Result<Vec<(Uuid, i32, i64)>> {
-    sqlx::query_as("SELECT product_id, quantity, cart_revision FROM order_lines WHERE order_id = $1 ORDER BY product_id")
-        .bind(order)
-        .fetch_all(db)
-        .await
-}
-
 /// Marks a pending order failed. With `answer`, that answer is stored and
 /// replayed for the key; without, the key is freed so a retry starts over
 /// (used when the failure was transient). False if the order was no longer
@@ -203,7 +195,8 @@ pub async fn answer(db: &PgPool, order: Uuid) -> sqlx::Result<Option<(i32, Strin
 #[derive(sqlx::FromRow)]
 struct Head {
     id: Uuid,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: OrderStatus,
     note: Option<String>,
     failure_reason: Option<String>,
     total_amount: Option<i64>,
@@ -229,7 +222,7 @@ fn assemble(heads: Vec<Head>, lines: Vec<LineRow>) -> Vec<Order> {
         .into_iter()
         .map(|h| Order {
             id: h.id,
-            status: OrderStatus::parse(&h.status).unwrap_or(OrderStatus::Failed),
+            status: h.status,
             lines: lines
                 .iter()
                 .filter(|l| l.order_id == h.id)
@@ -342,10 +335,11 @@ pub async fn cancel(db: &PgPool, user: &str, order: Uuid) -> sqlx::Result<Cancel
     .bind(user)
     .fetch_optional(db)
     .await?;
-    Ok(match status.as_deref() {
-        None => Cancel::NotFound,
-        Some("cancelled") => Cancel::Cancelled,
-        Some(_) => Cancel::NotCancellable,
+    Ok(match status.map(OrderStatus::try_from).transpose() {
+        Ok(None) => Cancel::NotFound,
+        Ok(Some(OrderStatus::Cancelled)) => Cancel::Cancelled,
+        Ok(Some(_)) => Cancel::NotCancellable,
+        Err(e) => return Err(sqlx::Error::Decode(e.into())),
     })
 }
 
@@ -367,12 +361,18 @@ pub async fn done_stock_release(db: &PgPool, order: Uuid) -> sqlx::Result<()> {
         .map(|_| ())
 }
 
-/// The cart lines to remove for a confirmed order.
+/// The cart lines to remove for a confirmed order: each line's product
+/// and the cart revision the checkout read.
 pub async fn cart_refs(db: &PgPool, order: Uuid) -> sqlx::Result<Vec<LineRef>> {
-    Ok(lines(db, order)
-        .await?
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT product_id, cart_revision FROM order_lines WHERE order_id = $1 ORDER BY product_id",
+    )
+    .bind(order)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
         .into_iter()
-        .map(|(product_id, _, revision)| LineRef {
+        .map(|(product_id, revision)| LineRef {
             product_id,
             revision,
         })
@@ -384,7 +384,8 @@ pub async fn cart_refs(db: &PgPool, order: Uuid) -> sqlx::Result<Vec<LineRef>> {
 pub struct Claimed {
     pub id: Uuid,
     pub user_id: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
     pub cart_cleanup_pending: bool,
     pub stock_release_pending: bool,
 }

@@ -16,7 +16,8 @@ use crate::domain::reservation::ValidReservation;
 #[derive(sqlx::FromRow)]
 struct Head {
     id: Uuid,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: ReservationStatus,
     expires_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -28,15 +29,6 @@ struct LineRow {
     quantity: i32,
     unit_price_amount: i64,
     currency: String,
-}
-
-fn status(s: &str) -> ReservationStatus {
-    match s {
-        "held" => ReservationStatus::Held,
-        "committed" => ReservationStatus::Committed,
-        "released" => ReservationStatus::Released,
-        _ => ReservationStatus::Expired,
-    }
 }
 
 /// Reads a reservation with its lines (sorted by product id).
@@ -57,7 +49,7 @@ pub async fn get(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Reserva
     .await?;
     Ok(Some(Reservation {
         id: head.id,
-        status: status(&head.status),
+        status: head.status,
         lines: lines
             .into_iter()
             .map(|l| ReservedLine {
@@ -214,7 +206,7 @@ pub async fn commit(db: &PgPool, id: Uuid) -> sqlx::Result<TransitionOutcome> {
     let Some(head) = lock_head(&mut tx, id, false).await? else {
         return Ok(TransitionOutcome::NotFound);
     };
-    let outcome = match status(&head.status) {
+    let outcome = match head.status {
         ReservationStatus::Held if head.expires_at > Utc::now() => {
             sqlx::query(
                 "UPDATE reservations SET status = 'committed', updated_at = now() WHERE id = $1",
@@ -268,7 +260,7 @@ pub async fn release(db: &PgPool, id: Uuid) -> sqlx::Result<TransitionOutcome> {
         return Ok(TransitionOutcome::NotFound);
     };
     if matches!(
-        status(&head.status),
+        head.status,
         ReservationStatus::Held | ReservationStatus::Committed
     ) {
         return_stock(&mut tx, id, ReservationStatus::Released).await?;
@@ -284,7 +276,7 @@ pub async fn release(db: &PgPool, id: Uuid) -> sqlx::Result<TransitionOutcome> {
 pub async fn expire(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
     let expired = match lock_head(&mut tx, id, true).await? {
-        Some(head) if head.status == "held" && head.expires_at <= Utc::now() => {
+        Some(head) if head.status == ReservationStatus::Held && head.expires_at <= Utc::now() => {
             return_stock(&mut tx, id, ReservationStatus::Expired).await?;
             true
         }
