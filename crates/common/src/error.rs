@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 pub use shop_api::problem::{FieldError, PROBLEM_JSON, Problem, ProblemType};
 
-use crate::server::REQUEST_ID_HEADER;
+use crate::request_id::REQUEST_ID_HEADER;
 
 /// A problem as a handler error. `?` converts database errors into a 500
 /// (logged, never shown) so handlers stay short.

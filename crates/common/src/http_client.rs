@@ -28,10 +28,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::Env;
 
-tokio::task_local! {
-    /// The id of the request being served, so outgoing calls carry it.
-    pub static REQUEST_ID: String;
-}
+use crate::request_id::REQUEST_ID;
 
 /// Timeouts, retries and breaker settings for one peer.
 #[derive(Debug, Clone)]

@@ -22,9 +22,7 @@ use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::{Level, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -33,10 +31,7 @@ use crate::config::{ConfigError, Env};
 use crate::error::{self, ApiError, ProblemType};
 use crate::health::Readiness;
 use crate::metrics::{self, Metrics, UNMATCHED_ROUTE};
-
-/// The request id header, generated when the client sends none and echoed
-/// on every response and problem body.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+use crate::request_id::{self, REQUEST_ID_HEADER};
 
 /// The largest `HTTP_MAX_HEADER_BYTES` accepted: a megabyte of headers is
 /// already far beyond any real client.
@@ -152,49 +147,6 @@ impl HttpConfig {
     }
 }
 
-/// Request ids are UUID v7: unique, and sortable by time in logs.
-#[derive(Clone, Copy, Default)]
-struct MakeRequestUuidV7;
-
-impl MakeRequestId for MakeRequestUuidV7 {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        uuid::Uuid::now_v7()
-            .to_string()
-            .parse()
-            .ok()
-            .map(RequestId::new)
-    }
-}
-
-/// True for a request id a client may choose: the gateway's rule,
-/// `[A-Za-z0-9._:-]{1,128}`. Anything else (too long, quotes, markup) would
-/// be echoed into headers, problem bodies, logs and other services, so it is
-/// replaced by a fresh id.
-pub fn is_safe_request_id(id: &[u8]) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
-
-/// Drops a client's request id that is not [safe](is_safe_request_id), so
-/// the next layer makes a new one.
-async fn drop_unsafe_request_id(
-    mut req: Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let unsafe_id = req
-        .headers()
-        .get_all(REQUEST_ID_HEADER)
-        .iter()
-        .enumerate()
-        .any(|(i, v)| i > 0 || !is_safe_request_id(v.as_bytes()));
-    if unsafe_id {
-        req.headers_mut().remove(REQUEST_ID_HEADER);
-    }
-    next.run(req).await
-}
-
 /// Wraps a service's routes in the platform middleware, outermost first:
 /// request id (a client's kept only when safe), tracing span (continuing W3C trace context), problem+json
 /// normalization, metrics, header size limit, NUL bytes in the URL refused, panic catching, load shedding with a global
@@ -203,15 +155,15 @@ async fn drop_unsafe_request_id(
 /// It is applied with `Router::layer`, which wraps every route (and the
 /// fallback) after routing, so spans and metrics see the route template.
 pub fn stack(router: Router, config: &HttpConfig, metrics: &Metrics) -> Router {
-    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let request_id_header = HeaderName::from_static(REQUEST_ID_HEADER);
     let middleware = ServiceBuilder::new()
-        .layer(axum::middleware::from_fn(drop_unsafe_request_id))
+        .layer(axum::middleware::from_fn(request_id::drop_unsafe))
         .layer(SetRequestIdLayer::new(
-            request_id.clone(),
-            MakeRequestUuidV7,
+            request_id_header.clone(),
+            request_id::MakeUuidV7,
         ))
-        .layer(PropagateRequestIdLayer::new(request_id))
-        .layer(axum::middleware::from_fn(scope_request_id))
+        .layer(PropagateRequestIdLayer::new(request_id_header))
+        .layer(axum::middleware::from_fn(request_id::scope))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(make_span)
@@ -258,20 +210,6 @@ async fn limit_header_bytes(
         return ApiError::new(ProblemType::HeadersTooLarge, detail).into_response();
     }
     next.run(req).await
-}
-
-/// Makes the request id visible to outgoing calls made while serving it
-/// (see [`crate::http_client::REQUEST_ID`]).
-async fn scope_request_id(req: Request, next: axum::middleware::Next) -> axum::response::Response {
-    let id = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    crate::http_client::REQUEST_ID
-        .scope(id, next.run(req))
-        .await
 }
 
 /// The request span: method, route template, request id and trace id, its

@@ -3,7 +3,6 @@
 use axum::response::{IntoResponse, Response};
 use shop_api::Problem;
 use shop_common::error::{ApiError, FieldError, ProblemType};
-use shop_common::http_client::REQUEST_ID;
 
 use crate::domain::checkout::{Cause, Outcome, Refusal};
 
@@ -84,10 +83,7 @@ pub fn refusal(refusal: &Refusal) -> Problem {
         .with_detail(detail)
         .with_product_ids(ids.to_vec());
     p.instance = Some("/v1/orders".to_owned());
-    p.request_id = REQUEST_ID
-        .try_with(Clone::clone)
-        .ok()
-        .filter(|id| !id.is_empty());
+    p.request_id = shop_common::request_id::current();
     p
 }
 
