@@ -30,6 +30,8 @@ enum Loader {
     /// reads) and the paths its OpenAPI document lists.
     Crate {
         config: fn(Env) -> Result<HttpConfig, ConfigError>,
+        /// Every variable its configuration reads, as `Env` records them.
+        names: fn() -> BTreeSet<String>,
         paths: fn() -> Vec<String>,
     },
 }
@@ -49,6 +51,11 @@ macro_rules! config_of {
             config: |mut env| {
                 let config = $krate::Config::from_env(&mut env);
                 env.finish(config).map(|c| c.http)
+            },
+            names: || {
+                let mut env = Env::from_map(Default::default());
+                let _ = $krate::Config::from_env(&mut env);
+                env.names_read().into_iter().collect()
             },
             paths: || {
                 let (_, document) = $krate::routes::openapi_router().split_for_parts();
@@ -80,6 +87,13 @@ impl Service {
     fn load(&self, env: Env) -> Result<HttpConfig, ConfigError> {
         match self.load {
             Loader::Crate { config, .. } => config(env),
+        }
+    }
+
+    /// The variables the service's configuration reads.
+    fn names_read(&self) -> BTreeSet<String> {
+        match self.load {
+            Loader::Crate { names, .. } => names(),
         }
     }
 }
@@ -136,15 +150,6 @@ const OVERLAYS: &[&str] = &["dev", "dev-load", "prod"];
 /// How long shop-load may need beyond the load itself and the audit's settle
 /// timeout: creating its catalog before, archiving it after.
 const LOAD_SET_UP_AND_CLEAN_UP_SECS: f64 = 60.0;
-
-/// Where the platform's configuration is read (`env.<kind>("NAME")`), for
-/// every service. A service's own crate (`services/<name>/src`) is read too.
-const PLATFORM_CONFIG_SOURCES: &[&str] = &[
-    "crates/common/src/server.rs",
-    "crates/common/src/db.rs",
-    "crates/common/src/auth.rs",
-    "crates/common/src/telemetry.rs",
-];
 
 /// Variables the code reads that a Deployment leaves unset on purpose, and
 /// why.
@@ -523,9 +528,9 @@ fn environment(
     (env, external)
 }
 
-/// The variables a crate reads: every `env.<kind>("NAME"` in its sources (the
-/// services' `Env`), and every `env = "NAME"` (a clap flag's variable, as
-/// shop-load declares them).
+/// The variables a clap binary reads: every `env = "NAME"` in its sources
+/// (a flag's variable, as shop-load declares them). The services' own
+/// reads come from `Env` itself ([`Service::names_read`]).
 fn variables_read(files: &[PathBuf]) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for file in files {
@@ -533,15 +538,6 @@ fn variables_read(files: &[PathBuf]) -> BTreeSet<String> {
         for (at, _) in text.match_indices("env = \"") {
             let rest = &text[at + "env = \"".len()..];
             names.insert(rest[..rest.find('"').unwrap()].to_owned());
-        }
-        for kind in ["required", "optional", "millis", "secs", "addr", "raw"] {
-            let call = format!("env.{kind}(");
-            for (at, _) in text.match_indices(&call) {
-                let rest = text[at + call.len()..].trim_start();
-                if let Some(rest) = rest.strip_prefix('"') {
-                    names.insert(rest[..rest.find('"').unwrap()].to_owned());
-                }
-            }
         }
     }
     names
@@ -726,14 +722,7 @@ fn every_deployment_satisfies_its_service_config() {
 fn deployments_set_exactly_the_variables_the_code_reads() {
     let tree = overlay("dev");
     for service in services() {
-        let mut sources: Vec<PathBuf> = PLATFORM_CONFIG_SOURCES
-            .iter()
-            .map(|f| root().join(f))
-            .collect();
-        sources.extend(rust_files(
-            &root().join("services").join(service.name).join("src"),
-        ));
-        let read_by_code = variables_read(&sources);
+        let read_by_code = service.names_read();
         assert!(
             read_by_code.contains("DATABASE_URL"),
             "the scan finds reads"

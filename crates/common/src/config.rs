@@ -3,16 +3,20 @@
 //! [`Env`] collects every problem before giving up, so an operator fixes a
 //! bad deployment in one round: each message names the variable.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Reads and validates variables, remembering every error.
+/// Reads and validates variables, remembering every error, and the name of
+/// every variable it was asked for (what a deployment may set: the manifest
+/// tests hold the Kubernetes manifests to exactly that list).
 pub struct Env {
     vars: HashMap<String, String>,
     errors: Vec<String>,
+    read: RefCell<BTreeSet<String>>,
 }
 
 /// Every invalid or missing variable, one per line.
@@ -31,11 +35,18 @@ impl Env {
         Self {
             vars,
             errors: Vec::new(),
+            read: RefCell::default(),
         }
+    }
+
+    /// Every variable name read so far, set or not, sorted.
+    pub fn names_read(&self) -> Vec<String> {
+        self.read.borrow().iter().cloned().collect()
     }
 
     /// The raw value, treating an empty string as unset.
     pub fn raw(&self, name: &str) -> Option<&str> {
+        self.read.borrow_mut().insert(name.to_owned());
         self.vars
             .get(name)
             .map(String::as_str)
