@@ -9,6 +9,9 @@
 //! - `cargo xtask dev`: a throwaway PostgreSQL and the services with the demo
 //!   catalog, until Ctrl-C.
 //! - `cargo xtask load [--release] [ARGS]`: shop-load against a local stack.
+//! - `cargo xtask schemathesis`: every operation of the three services
+//!   fuzzed by schemathesis (pinned) against its OpenAPI document, on a
+//!   local stack.
 //! - `cargo xtask k8s`: the Kubernetes manifests validated offline.
 //! - `cargo xtask standins`: local stand-ins for the base images, built from
 //!   Debian packages, for machines that cannot pull images.
@@ -21,7 +24,9 @@ mod bench;
 mod dev;
 mod load;
 mod pg;
+mod schemathesis;
 mod stack;
+mod tests;
 mod token;
 
 use std::process::ExitCode;
@@ -42,6 +47,11 @@ commands:
                                       seconds of every process (release build)
   bench reads                         product reads under wrk beside pgbench -S, and
                                       the services' memory (needs wrk)
+  schemathesis [--install] [--max-examples N] [--only RUN] [-- ARGS]
+                                      hold every operation of the three services to its
+                                      OpenAPI document (schemathesis, pinned, in a venv
+                                      under ~/.cache; all checks, stateful phase) on a
+                                      local stack; --install only installs it
   k8s                                 validate the Kubernetes manifests offline
                                       (render, kubernetes-validate, checkov)
   standins [IMAGE...]                 build the local stand-in base images from Debian
@@ -55,12 +65,13 @@ commands:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("test") => pg::run_tests(&args[1..]),
+        Some("test") => tests::run_tests(&args[1..]),
         Some("dev") => dev::run(),
-        Some("e2e") => pg::run_e2e(&args[1..]),
+        Some("e2e") => tests::run_e2e(&args[1..]),
         Some("token") => token::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("load") => load::run(&args[1..]),
+        Some("schemathesis") => schemathesis::run(&args[1..]),
         Some("k8s") => script("k8s/validate.sh", &args[1..]),
         Some("standins") => script("docker/standins/build.sh", &args[1..]),
         Some("containers") => script("docker/ci.sh", &args[1..]),

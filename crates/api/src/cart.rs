@@ -16,6 +16,7 @@ pub const MAX_QUANTITY: i32 = 99;
 #[serde(deny_unknown_fields)]
 pub struct SetQuantity {
     /// 1 to 99.
+    #[schema(minimum = 1, maximum = 99)]
     pub quantity: i32,
 }
 
@@ -64,7 +65,8 @@ pub struct StoredLine {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CartOwner {
-    /// The user (token subject).
+    /// The user (token subject): any text without NUL.
+    #[param(pattern = r"^[^\u0000]*$")]
     pub user_id: String,
 }
 
@@ -87,6 +89,8 @@ pub struct LineRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveLines {
+    /// At most 50 (a cart's most lines).
+    #[schema(max_items = 50)]
     pub lines: Vec<LineRef>,
 }
 

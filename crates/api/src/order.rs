@@ -20,6 +20,7 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 pub struct Checkout {
     /// A note for the order, at most 500 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     pub note: Option<String>,
 }
 
@@ -35,6 +36,15 @@ pub enum OrderStatus {
     Failed,
     /// Cancelled after confirmation; its stock went back.
     Cancelled,
+}
+
+/// Reading a stored status: an unknown one is an error, never a guess.
+impl TryFrom<String> for OrderStatus {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s).ok_or_else(|| format!("unknown order status `{s}`"))
+    }
 }
 
 impl OrderStatus {
@@ -102,8 +112,11 @@ pub struct OrderPage {
 pub struct ListOrders {
     /// Page size, 1 to 100, default 20.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (opaque; only cursors this
+    /// service issued are accepted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
 }

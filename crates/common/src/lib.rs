@@ -4,7 +4,8 @@
 //! traces ([`telemetry`]), Prometheus metrics ([`metrics`]), `/livez` and
 //! `/readyz` ([`health`]), the HTTP middleware stack and graceful shutdown
 //! ([`server`]), request bodies ([`json`]), problem+json errors ([`error`]), JWT and service
-//! authentication ([`auth`]) and the PostgreSQL pool ([`db`]). Keeping these
+//! authentication ([`auth`]), the PostgreSQL pool ([`db`]) and the error
+//! responses every OpenAPI document lists ([`openapi`]). Keeping these
 //! here means a reader who learns one service has learned all three.
 
 pub mod auth;
@@ -15,7 +16,9 @@ pub mod health;
 pub mod http_client;
 pub mod json;
 pub mod metrics;
+pub mod openapi;
 pub mod pagination;
+pub mod request_id;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -21,11 +21,10 @@ use crate::error::Error;
 /// Read the cart, with prices refreshed from the catalog when it answers
 /// within the deadline, else the stored prices marked stale.
 #[utoipa::path(
-    get, path = "/v1/cart", tag = "cart",
+    get, path = "/v1/cart", tag = "cart", operation_id = "get_cart",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The cart; `prices_stale` says whether prices are current", body = Cart),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get(State(state): State<AppState>, user: User) -> Result<Json<Cart>, Error> {
@@ -72,15 +71,19 @@ async fn fresh_products(state: &AppState, lines: &[Line]) -> Option<HashMap<Uuid
 
 /// Set how many of a product the cart holds (adding it if new).
 #[utoipa::path(
-    put, path = "/v1/cart/items/{product_id}", tag = "cart",
+    put, path = "/v1/cart/items/{product_id}", tag = "cart", operation_id = "set_cart_item",
     params(("product_id" = Uuid, Path, description = "Product id")),
     request_body = SetQuantity,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The line as stored", body = CartItem),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The line as stored", body = CartItem,
+            links(
+                ("RemoveCartItem" = (operation_id = "remove_cart_item", parameters(("product_id" = "$request.path.product_id")), description = "Take the product out of the cart again")),
+            )
+        ),
+        (status = 400, description = "The product id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad quantity, too many lines, other currency, or unknown/archived product", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The product service is unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The product service (or the database) is unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn set_quantity(
@@ -92,7 +95,7 @@ pub async fn set_quantity(
     cart::validate_quantity(body.quantity)?;
     let product = match state.product.get(product_id).await {
         Ok(p) => p.body,
-        Err(e) if e.problem().is_some_and(|p| p.status == 404) => {
+        Err(e) if e.problem().and_then(|p| p.kind()) == Some(shop_api::ProblemType::NotFound) => {
             return Err(Error::ProductUnavailable(product_id));
         }
         // Anything else (down, slow, or an answer we cannot use) means the
@@ -114,13 +117,13 @@ pub async fn set_quantity(
 
 /// Remove a product from the cart. Removing one that is not there is a 404.
 #[utoipa::path(
-    delete, path = "/v1/cart/items/{product_id}", tag = "cart",
+    delete, path = "/v1/cart/items/{product_id}", tag = "cart", operation_id = "remove_cart_item",
     params(("product_id" = Uuid, Path, description = "Product id")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The product id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The product is not in the cart", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn remove(
@@ -137,11 +140,10 @@ pub async fn remove(
 
 /// Empty the cart.
 #[utoipa::path(
-    delete, path = "/v1/cart", tag = "cart",
+    delete, path = "/v1/cart", tag = "cart", operation_id = "clear_cart",
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Emptied"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn clear(State(state): State<AppState>, user: User) -> Result<StatusCode, Error> {

@@ -19,10 +19,13 @@ use crate::error::Error;
 
 /// A user's cart as stored, with line revisions.
 #[utoipa::path(
-    get, path = "/internal/v1/carts", tag = "internal",
+    get, path = "/internal/v1/carts", tag = "internal", operation_id = "get_stored_cart",
     params(CartOwner),
     security(("service" = [])),
-    responses((status = 200, body = StoredCart))
+    responses(
+        (status = 200, description = "The cart as stored (no lines for a user without one)", body = StoredCart),
+        (status = 400, description = "`user_id` missing, repeated, or an unknown parameter", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 pub async fn stored(
     State(state): State<AppState>,
@@ -38,13 +41,14 @@ pub async fn stored(
 
 /// Remove exactly the lines a checkout took (matching revisions).
 #[utoipa::path(
-    post, path = "/internal/v1/carts/remove", tag = "internal",
+    post, path = "/internal/v1/carts/remove", tag = "internal", operation_id = "remove_cart_lines",
     params(CartOwner),
     request_body = RemoveLines,
     security(("service" = [])),
     responses(
-        (status = 200, body = Removed),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "How many lines went (a line changed since its revision stays)", body = Removed),
+        (status = 400, description = "`user_id` missing, repeated, or an unknown parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field missing, unknown or invalid, or more than 50 lines", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn remove_lines(

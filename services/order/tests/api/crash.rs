@@ -48,7 +48,7 @@ fn spawn_order(
         .env("AUTH_ISSUER", shop_api::auth::DEV_ISSUER)
         .env("AUTH_AUDIENCE", shop_api::auth::DEV_AUDIENCE)
         .env("INTERNAL_TOKEN", TEST_INTERNAL_TOKEN)
-            .env("DEVELOPMENT_MODE", "true")
+        .env("DEVELOPMENT_MODE", "true")
         .env("PRODUCT_URL", &shop.product.url)
         .env("CART_URL", &shop.cart.url)
         .env("REQUEST_TIMEOUT_MS", "2000")

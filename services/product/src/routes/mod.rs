@@ -6,8 +6,9 @@ pub mod reservations;
 
 use axum::Router;
 use axum::routing::get;
+use shop_common::openapi::ProblemResponses;
 use shop_common::server::BearerAuth;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -15,7 +16,7 @@ use crate::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Shop product service", description = "Catalog, prices, stock and stock reservations."),
+    info(title = "Shop product service", description = "Catalog, prices, stock and stock reservations. Errors are problem+json (RFC 9457). Integers in JSON bodies are written as integers (`2`; `2.0` is refused)."),
     modifiers(&BearerAuth),
     tags(
         (name = "products", description = "The public catalog; writes need the admin role."),
@@ -26,13 +27,52 @@ struct ApiDoc;
 
 /// The routes with the OpenAPI document they describe.
 pub fn openapi_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(products::list, products::create))
         .routes(routes!(products::get, products::patch))
         .routes(routes!(reservations::create))
         .routes(routes!(reservations::get))
         .routes(routes!(reservations::commit))
-        .routes(routes!(reservations::release))
+        .routes(routes!(reservations::release));
+    // Once every route is in: the platform's errors, on every operation.
+    ProblemResponses.modify(router.get_openapi_mut());
+    PatchNeedsAValue.modify(router.get_openapi_mut());
+    router
+}
+
+/// `ProductPatch` says what the derive cannot: a patch needs at least one
+/// field with a value (`{}` and `{"name": null}` change nothing and are
+/// refused). JSON Schema spells that "any of: `name` present and not null,
+/// `description` present and not null, ...".
+struct PatchNeedsAValue;
+
+impl Modify for PatchNeedsAValue {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let schema = openapi
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("ProductPatch"));
+        let Some(RefOr::T(Schema::Object(patch))) = schema else {
+            return;
+        };
+        let any_of: Vec<_> = patch
+            .properties
+            .keys()
+            .map(|name| {
+                serde_json::json!({
+                    "required": [name],
+                    "properties": { name: { "not": { "type": "null" } } },
+                })
+            })
+            .collect();
+        // utoipa's object schema has no `anyOf` beside `properties`; its
+        // extensions are written into the schema object as they are.
+        patch
+            .extensions
+            .get_or_insert_with(Default::default)
+            .insert("anyOf".to_owned(), any_of.into());
+    }
 }
 
 /// The OpenAPI document (also served at `/openapi.json`).
@@ -50,4 +90,86 @@ pub fn router(state: AppState) -> Router {
             get(move || async move { axum::Json(api.as_ref().clone()) }),
         )
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use shop_api::product::MAX_PAGE_LIMIT;
+
+    use crate::domain::{catalog, reservation};
+
+    fn document() -> Value {
+        serde_json::to_value(super::openapi()).unwrap()
+    }
+
+    /// The limits the document states are the ones the domain enforces
+    /// (utoipa's attributes take literals, so a change to a constant must
+    /// be made in the schema too: this test says where).
+    #[test]
+    fn the_document_states_the_domains_limits() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let new = &schemas["NewProduct"]["properties"];
+        assert_eq!(
+            new["price"]["properties"]["amount"]["maximum"],
+            catalog::MAX_PRICE
+        );
+        assert_eq!(new["stock"]["maximum"], catalog::MAX_STOCK);
+        let patch = &schemas["ProductPatch"]["properties"];
+        assert_eq!(patch["stock"]["maximum"], catalog::MAX_STOCK);
+        assert_eq!(
+            patch["price"]["oneOf"][0]["properties"]["amount"]["maximum"],
+            catalog::MAX_PRICE
+        );
+        assert_eq!(
+            schemas["ReservationRequest"]["properties"]["lines"]["maxItems"],
+            reservation::MAX_LINES
+        );
+        assert_eq!(
+            schemas["ReservationLineRequest"]["properties"]["quantity"]["maximum"],
+            reservation::MAX_QUANTITY
+        );
+        let list = doc["paths"]["/v1/products"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let param = |name: &str| {
+            list.iter()
+                .find(|p| p["name"] == name)
+                .map(|p| p["schema"].clone())
+                .unwrap()
+        };
+        assert_eq!(param("limit")["maximum"], MAX_PAGE_LIMIT);
+        assert_eq!(param("ids")["maxItems"], MAX_PAGE_LIMIT);
+    }
+
+    /// A patch that changes nothing is refused, and the document says so.
+    #[test]
+    fn the_patch_schema_needs_a_value() {
+        let doc = document();
+        let patch = &doc["components"]["schemas"]["ProductPatch"];
+        let any_of = patch["anyOf"].as_array().unwrap();
+        assert_eq!(
+            any_of.len(),
+            patch["properties"].as_object().unwrap().len(),
+            "one alternative per field"
+        );
+    }
+
+    /// Links name operations by id, so ids must be unique.
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = document();
+        let mut ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "{ids:?}");
+    }
 }

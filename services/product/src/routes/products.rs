@@ -27,12 +27,12 @@ fn with_etag(status: StatusCode, product: Product) -> Response {
 
 /// List products, in creation order, one page at a time.
 #[utoipa::path(
-    get, path = "/v1/products", tag = "products",
+    get, path = "/v1/products", tag = "products", operation_id = "list_products",
     params(ListProducts),
     responses(
         (status = 200, description = "One page", body = ProductPage),
-        (status = 400, description = "Unknown or malformed parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A parameter out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown parameter, a repeated one, or a value that does not parse (`limit=x`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter out of range or of the wrong shape (each listed in `errors`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list(
@@ -50,14 +50,22 @@ pub async fn list(
 
 /// Create a product (admin).
 #[utoipa::path(
-    post, path = "/v1/products", tag = "products",
+    post, path = "/v1/products", tag = "products", operation_id = "create_product",
     request_body = NewProduct,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Created; Location and ETag set", body = Product),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Created", body = Product,
+            headers(
+                ("Location" = String, description = "The product's URL, `/v1/products/{id}`"),
+                ("ETag" = String, description = "The product's version, for `If-Match` and `If-None-Match`"),
+            ),
+            links(
+                ("GetProduct" = (operation_id = "get_product", parameters(("id" = "$response.body#/id")), description = "Read the new product")),
+                ("PatchProduct" = (operation_id = "patch_product", parameters(("id" = "$response.body#/id"), ("If-Match" = "$response.header.ETag")), description = "Change the new product, if unchanged since")),
+            )
+        ),
+        (status = 403, description = "The token lacks the admin role", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field missing, unknown or out of range (each listed in `errors`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create(
@@ -77,13 +85,23 @@ pub async fn create(
 
 /// Get one product, archived or not. Supports `If-None-Match`.
 #[utoipa::path(
-    get, path = "/v1/products/{id}", tag = "products",
-    params(("id" = Uuid, Path, description = "Product id")),
+    get, path = "/v1/products/{id}", tag = "products", operation_id = "get_product",
+    params(
+        ("id" = Uuid, Path, description = "Product id"),
+        ("If-None-Match" = Option<String>, Header, description = "ETags of copies the client holds (or `*`): when one is current, the answer is 304 without a body"),
+    ),
     responses(
-        (status = 200, description = "The product; ETag set", body = Product),
-        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The product", body = Product,
+            headers(("ETag" = String, description = "The product's version")),
+            links(
+                ("PatchProduct" = (operation_id = "patch_product", parameters(("id" = "$request.path.id"), ("If-Match" = "$response.header.ETag")), description = "Change this product, if unchanged since")),
+            )
+        ),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match",
+            headers(("ETag" = String, description = "The product's version"))
+        ),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No product with this id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get(
@@ -110,17 +128,25 @@ pub async fn get(
 
 /// Change a product (admin). With `If-Match`, only if unchanged since read.
 #[utoipa::path(
-    patch, path = "/v1/products/{id}", tag = "products",
-    params(("id" = Uuid, Path, description = "Product id")),
+    patch, path = "/v1/products/{id}", tag = "products", operation_id = "patch_product",
+    params(
+        ("id" = Uuid, Path, description = "Product id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the change is based on (or `*`): any other current version answers 412. Without it the change always applies"),
+    ),
     request_body = ProductPatch,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Updated; new ETag set", body = Product),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match did not match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Updated", body = Product,
+            headers(("ETag" = String, description = "The product's new version")),
+            links(
+                ("GetProduct" = (operation_id = "get_product", parameters(("id" = "$request.path.id")), description = "Read the changed product")),
+            )
+        ),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the admin role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No product with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match did not match the current version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field unknown or out of range, or a patch that changes nothing", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn patch(

@@ -18,14 +18,23 @@ use crate::error::Error;
 
 /// Reserve stock for every line or none. Idempotent by `id`.
 #[utoipa::path(
-    post, path = "/internal/v1/reservations", tag = "internal",
+    post, path = "/internal/v1/reservations", tag = "internal", operation_id = "create_reservation",
     request_body = ReservationRequest,
     security(("service" = [])),
     responses(
-        (status = 201, description = "Reserved; unit prices are authoritative", body = Reservation),
-        (status = 200, description = "Replay of an earlier request with this id", body = Reservation),
+        (status = 201, description = "Reserved; unit prices are authoritative", body = Reservation,
+            headers(("Location" = String, description = "The reservation's URL")),
+            links(
+                ("GetReservation" = (operation_id = "get_reservation", parameters(("id" = "$response.body#/id")), description = "Read the reservation")),
+                ("CommitReservation" = (operation_id = "commit_reservation", parameters(("id" = "$response.body#/id")), description = "Sell the reserved stock")),
+                ("ReleaseReservation" = (operation_id = "release_reservation", parameters(("id" = "$response.body#/id")), description = "Return the reserved stock")),
+            )
+        ),
+        (status = 200, description = "Replay of an earlier request with this id", body = Reservation,
+            headers(("Location" = String, description = "The reservation's URL"))
+        ),
         (status = 409, description = "Out of stock (product_ids lists which), or the id was released before it was reserved", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid, unknown or archived products, or id reused with other lines", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid lines (a product twice, a quantity out of range), unknown or archived products, or the id reused with other lines", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create(
@@ -74,12 +83,13 @@ pub async fn create(
 
 /// Read a reservation.
 #[utoipa::path(
-    get, path = "/internal/v1/reservations/{id}", tag = "internal",
+    get, path = "/internal/v1/reservations/{id}", tag = "internal", operation_id = "get_reservation",
     params(("id" = Uuid, Path, description = "Reservation id (the order id)")),
     security(("service" = [])),
     responses(
-        (status = 200, body = Reservation),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The reservation", body = Reservation),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No reservation with this id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get(
@@ -104,12 +114,17 @@ fn transition(outcome: TransitionOutcome) -> Result<Json<Reservation>, Error> {
 
 /// Mark a held reservation sold. Idempotent; 409 once released or expired.
 #[utoipa::path(
-    post, path = "/internal/v1/reservations/{id}/commit", tag = "internal",
+    post, path = "/internal/v1/reservations/{id}/commit", tag = "internal", operation_id = "commit_reservation",
     params(("id" = Uuid, Path, description = "Reservation id")),
     security(("service" = [])),
     responses(
-        (status = 200, body = Reservation),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Committed now or before", body = Reservation,
+            links(
+                ("ReleaseReservation" = (operation_id = "release_reservation", parameters(("id" = "$request.path.id")), description = "Return the sold stock (an order cancelled)")),
+            )
+        ),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No reservation with this id", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Released or expired", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -125,11 +140,12 @@ pub async fn commit(
 /// id is released too (200, no lines): a reserve with that id arriving
 /// later is refused with 409.
 #[utoipa::path(
-    post, path = "/internal/v1/reservations/{id}/release", tag = "internal",
+    post, path = "/internal/v1/reservations/{id}/release", tag = "internal", operation_id = "release_reservation",
     params(("id" = Uuid, Path, description = "Reservation id")),
     security(("service" = [])),
     responses(
-        (status = 200, body = Reservation),
+        (status = 200, description = "Released now or before. An id never reserved is recorded as released, so a reserve still on its way is refused", body = Reservation),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn release(
