@@ -142,9 +142,40 @@ pub async fn audit(world: &World, settle: Duration, allow_5xx: bool) -> Audit {
     }
 }
 
+/// One look at the system: the run's orders, the units still held, and
+/// each product's balance. Everything found wrong is a mismatch; anything
+/// still moving makes the snapshot unsettled (worth another look).
 async fn look(world: &World) -> Snapshot {
-    let mut mismatches = Vec::new();
-    let mut unsettled = false;
+    let mut snap = Snapshot {
+        mismatches: Vec::new(),
+        orders: 0,
+        unsettled: false,
+    };
+    let orders = run_orders(world, &mut snap).await;
+    snap.orders = orders.len();
+    let mut sold: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for o in &orders {
+        match o.status {
+            OrderStatus::Confirmed => {
+                for l in &o.lines {
+                    *sold.entry(l.product_id).or_default() += i64::from(l.quantity);
+                }
+            }
+            OrderStatus::Pending => {
+                snap.unsettled = true;
+                snap.mismatches.push(Mismatch::Pending { order: o.id });
+            }
+            OrderStatus::Failed | OrderStatus::Cancelled => {}
+        }
+    }
+    let held = held_units(world, &orders, &mut snap).await;
+    balance(world, &sold, &held, &mut snap).await;
+    snap
+}
+
+/// Every order the run's users placed since the run began; a user with
+/// more new orders than keys it sent is a mismatch.
+async fn run_orders(world: &World, snap: &mut Snapshot) -> Vec<Order> {
     let before = world
         .users
         .before
@@ -159,8 +190,6 @@ async fn look(world: &World) -> Snapshot {
         }
         k
     };
-
-    // Every order the run's users placed since the run began.
     let mut orders: Vec<Order> = Vec::new();
     for (user, watermark) in &before {
         let token = world
@@ -171,7 +200,7 @@ async fn look(world: &World) -> Snapshot {
             Ok(list) => {
                 let keys = keys_per_user.get(user).copied().unwrap_or(0);
                 if list.len() > keys {
-                    mismatches.push(Mismatch::ExtraOrders {
+                    snap.mismatches.push(Mismatch::ExtraOrders {
                         user: user.clone(),
                         keys,
                         orders: list.len(),
@@ -180,52 +209,52 @@ async fn look(world: &World) -> Snapshot {
                 orders.extend(list);
             }
             Err(e) => {
-                unsettled = true;
-                mismatches.push(Mismatch::Unreadable {
+                snap.unsettled = true;
+                snap.mismatches.push(Mismatch::Unreadable {
                     what: format!("the orders of {user}"),
                     error: e.to_string(),
                 });
             }
         }
     }
-    let mut sold: BTreeMap<Uuid, i64> = BTreeMap::new();
-    for o in &orders {
-        match o.status {
-            OrderStatus::Confirmed => {
-                for l in &o.lines {
-                    *sold.entry(l.product_id).or_default() += i64::from(l.quantity);
-                }
-            }
-            OrderStatus::Pending => {
-                unsettled = true;
-                mismatches.push(Mismatch::Pending { order: o.id });
-            }
-            OrderStatus::Failed | OrderStatus::Cancelled => {}
-        }
-    }
+    orders
+}
 
-    // Units still held, when the internal API is at hand.
+/// Units still held for the run's orders, per product, when the internal
+/// API is at hand (empty otherwise).
+async fn held_units(world: &World, orders: &[Order], snap: &mut Snapshot) -> BTreeMap<Uuid, i64> {
     let mut held: BTreeMap<Uuid, i64> = BTreeMap::new();
-    if let Some(internal) = world.target.internal_products() {
-        for o in &orders {
-            match internal.reservation(o.id).await {
-                Ok(r) if r.status == ReservationStatus::Held => {
-                    unsettled = true;
-                    for l in r.lines {
-                        *held.entry(l.product_id).or_default() += i64::from(l.quantity);
-                    }
+    let Some(internal) = world.target.internal_products() else {
+        return held;
+    };
+    for o in orders {
+        match internal.reservation(o.id).await {
+            Ok(r) if r.status == ReservationStatus::Held => {
+                snap.unsettled = true;
+                for l in r.lines {
+                    *held.entry(l.product_id).or_default() += i64::from(l.quantity);
                 }
-                Ok(_) => {}
-                Err(ClientError::Problem(p)) if p.status == 404 => {}
-                Err(e) => mismatches.push(Mismatch::Unreadable {
-                    what: format!("reservation {}", o.id),
-                    error: e.to_string(),
-                }),
             }
+            Ok(_) => {}
+            Err(ClientError::Problem(p)) if p.kind() == Some(shop_api::ProblemType::NotFound) => {}
+            Err(e) => snap.mismatches.push(Mismatch::Unreadable {
+                what: format!("reservation {}", o.id),
+                error: e.to_string(),
+            }),
         }
     }
+    held
+}
 
-    // Available stock now, a page of ids at a time (archived included).
+/// Each product's balance: initial = available now + sold + held, and
+/// nothing held. Reads the stock a page of ids at a time (archived
+/// products included, as an id filter returns them).
+async fn balance(
+    world: &World,
+    sold: &BTreeMap<Uuid, i64>,
+    held: &BTreeMap<Uuid, i64>,
+    snap: &mut Snapshot,
+) {
     let ids: Vec<Uuid> = world.catalog.initial.keys().copied().collect();
     let products = world.target.products();
     for chunk in ids.chunks(100) {
@@ -243,8 +272,8 @@ async fn look(world: &World) -> Snapshot {
         let page = match products.list(&list).await {
             Ok(page) => page,
             Err(e) => {
-                unsettled = true;
-                mismatches.push(Mismatch::Unreadable {
+                snap.unsettled = true;
+                snap.mismatches.push(Mismatch::Unreadable {
                     what: "product stock".into(),
                     error: e.to_string(),
                 });
@@ -254,15 +283,13 @@ async fn look(world: &World) -> Snapshot {
         let seen: BTreeSet<Uuid> = page.items.iter().map(|p| p.id).collect();
         for p in page.items {
             let initial = world.catalog.initial[&p.id];
-            let (available, sold, held) = (
-                i64::from(p.stock),
-                sold.get(&p.id).copied().unwrap_or(0),
-                held.get(&p.id).copied().unwrap_or(0),
-            );
+            let available = i64::from(p.stock);
+            let sold = sold.get(&p.id).copied().unwrap_or(0);
+            let held = held.get(&p.id).copied().unwrap_or(0);
             let difference = available + sold + held - initial;
             if difference != 0 || held != 0 {
-                unsettled = true;
-                mismatches.push(Mismatch::Stock {
+                snap.unsettled = true;
+                snap.mismatches.push(Mismatch::Stock {
                     product: p.id,
                     name: p.name,
                     initial,
@@ -274,16 +301,11 @@ async fn look(world: &World) -> Snapshot {
             }
         }
         for id in chunk.iter().filter(|id| !seen.contains(id)) {
-            mismatches.push(Mismatch::Unreadable {
+            snap.mismatches.push(Mismatch::Unreadable {
                 what: format!("product {id}"),
                 error: "not returned by the catalog".into(),
             });
         }
-    }
-    Snapshot {
-        mismatches,
-        orders: orders.len(),
-        unsettled,
     }
 }
 
