@@ -134,11 +134,6 @@ fn jobs() -> Vec<Job> {
                 "the Job calls each service by its own URL: the audit needs product's \
                  internal API, which no gateway or ingress routes",
             ),
-            (
-                "LOAD_SIGNING_KEY_FILE",
-                "the default is the committed development key, which the dev overlay's \
-                 services trust",
-            ),
         ],
     }]
 }
