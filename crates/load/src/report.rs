@@ -122,7 +122,7 @@ pub fn build(
         timeline: stats
             .timeline
             .iter()
-            .take((duration_s.ceil() as usize).max(1))
+            .take((duration_s.round() as usize).max(1))
             .enumerate()
             .map(|(second, s)| {
                 let p = Percentiles::of(&s.latency);

@@ -26,7 +26,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -229,9 +229,14 @@ enum Phase {
 
 /// A connection's phase and when it began, shared by the socket wrapper,
 /// the service and the watchdog.
+///
+/// Changing phase only records it: the watchdog is never woken by a
+/// change (that would cost a wake-up and a new timer on every request).
+/// It sleeps until the deadline of the phase it last saw, then looks
+/// again; a change can only have moved the deadline later, so it sleeps
+/// on to the new one, and no deadline is ever missed or overshot.
 struct Activity {
     state: Mutex<(Phase, Instant)>,
-    changed: Notify,
 }
 
 impl Activity {
@@ -239,7 +244,6 @@ impl Activity {
     fn new() -> Self {
         Self {
             state: Mutex::new((Phase::Head, Instant::now())),
-            changed: Notify::new(),
         }
     }
 
@@ -252,13 +256,6 @@ impl Activity {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if from.is_none_or(|from| state.0 == from) {
             *state = (to, Instant::now());
-            // A busy connection has no deadline, so the watchdog need not
-            // wake for it: it rechecks the phase when its timer fires.
-            if to != Phase::Busy {
-                // One waiter (the watchdog); the permit is kept if it is
-                // between two waits, so no change is missed.
-                self.changed.notify_one();
-            }
         }
     }
 
@@ -266,29 +263,26 @@ impl Activity {
     /// or reading one request head for longer than its limit.
     async fn expired(&self, limits: Limits) -> Phase {
         loop {
-            let changed = self.changed.notified();
             let (phase, since) = self.get();
             let limit = match phase {
                 Phase::Idle => limits.idle_timeout,
                 Phase::Head => limits.header_read_timeout,
+                // No deadline while a request is served: look again after
+                // the shorter limit (a request ending starts a new phase,
+                // whose deadline is at least that far away).
                 Phase::Busy => {
-                    changed.await;
+                    let period = limits.header_read_timeout.min(limits.idle_timeout);
+                    tokio::time::sleep(period).await;
                     continue;
                 }
             };
-            let Some(at) = since.checked_add(limit) else {
-                // A limit too large to represent never expires.
-                changed.await;
-                continue;
-            };
-            tokio::select! {
-                () = changed => {}
-                () = tokio::time::sleep_until(at) => {
-                    // A change at the very same moment wins.
-                    if self.get() == (phase, since) {
-                        return phase;
-                    }
-                }
+            // A limit too large to represent never expires.
+            let at = since
+                .checked_add(limit)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+            tokio::time::sleep_until(at).await;
+            if self.get() == (phase, since) {
+                return phase;
             }
         }
     }
