@@ -128,13 +128,11 @@ fn jobs() -> Vec<Job> {
         binary: "shop-load",
         krate: "crates/load",
         cli: "crates/load/src/cli.rs",
-        unset_on_purpose: &[
-            (
-                "SHOP_GATEWAY_URL",
-                "the Job calls each service by its own URL: the audit needs product's \
+        unset_on_purpose: &[(
+            "SHOP_GATEWAY_URL",
+            "the Job calls each service by its own URL: the audit needs product's \
                  internal API, which no gateway or ingress routes",
-            ),
-        ],
+        )],
     }]
 }
 
