@@ -230,11 +230,14 @@ enum Phase {
 /// A connection's phase and when it began, shared by the socket wrapper,
 /// the service and the watchdog.
 ///
-/// Changing phase only records it: the watchdog is never woken by a
-/// change (that would cost a wake-up and a new timer on every request).
-/// It sleeps until the deadline of the phase it last saw, then looks
-/// again; a change can only have moved the deadline later, so it sleeps
-/// on to the new one, and no deadline is ever missed or overshot.
+/// Changing phase only records it: the watchdog is never woken by a change
+/// (that would cost a wake-up and a new timer on every request). It sleeps
+/// until the deadline of the phase it saw, but never longer than the
+/// shorter of the two limits, then looks again. A deadline that a change
+/// moved later is slept on to; one it moved earlier (a connection that
+/// went from reading a head to idle, whose limit may be shorter) is found
+/// at the next look, so a connection closes at most one shorter limit
+/// after its own deadline.
 struct Activity {
     state: Mutex<(Phase, Instant)>,
 }
@@ -262,26 +265,23 @@ impl Activity {
     /// Resolves, with the phase at fault, once the connection has been idle
     /// or reading one request head for longer than its limit.
     async fn expired(&self, limits: Limits) -> Phase {
+        let period = limits.header_read_timeout.min(limits.idle_timeout);
         loop {
             let (phase, since) = self.get();
             let limit = match phase {
                 Phase::Idle => limits.idle_timeout,
                 Phase::Head => limits.header_read_timeout,
-                // No deadline while a request is served: look again after
-                // the shorter limit (a request ending starts a new phase,
-                // whose deadline is at least that far away).
+                // No deadline while a request is served: look again later.
                 Phase::Busy => {
-                    let period = limits.header_read_timeout.min(limits.idle_timeout);
                     tokio::time::sleep(period).await;
                     continue;
                 }
             };
+            let look_again = Instant::now() + period;
             // A limit too large to represent never expires.
-            let at = since
-                .checked_add(limit)
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
-            tokio::time::sleep_until(at).await;
-            if self.get() == (phase, since) {
+            let at = since.checked_add(limit).unwrap_or(look_again);
+            tokio::time::sleep_until(at.min(look_again)).await;
+            if self.get() == (phase, since) && Instant::now() >= at {
                 return phase;
             }
         }
