@@ -191,12 +191,8 @@ async fn run_orders(world: &World, snap: &mut Snapshot) -> Vec<Order> {
         k
     };
     let mut orders: Vec<Order> = Vec::new();
-    for (user, watermark) in &before {
-        let token = world
-            .target
-            .token(user, false)
-            .expect("the signing key was checked at start");
-        match new_orders(&world.target.orders(&token), *watermark).await {
+    for (user, known) in &before {
+        match new_orders(&known.orders, known.watermark).await {
             Ok(list) => {
                 let keys = keys_per_user.get(user).copied().unwrap_or(0);
                 if list.len() > keys {

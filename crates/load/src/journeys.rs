@@ -65,13 +65,21 @@ pub struct User {
     checkouts: u64,
 }
 
+/// What the audit needs of a user the run used: its order client (token
+/// signed once) and its newest order before the run.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub orders: OrderClient,
+    pub watermark: Option<Uuid>,
+}
+
 /// Each user the run used, with the newest order it had before the run
 /// (the audit's watermark: later orders are the run's).
 #[derive(Debug, Default)]
 pub struct Users {
     free: Mutex<Vec<User>>,
     next: AtomicUsize,
-    pub before: Mutex<BTreeMap<String, Option<Uuid>>>,
+    pub before: Mutex<BTreeMap<String, Known>>,
 }
 
 impl World {
@@ -134,7 +142,13 @@ impl World {
             .before
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(user.name.clone(), newest);
+            .insert(
+                user.name.clone(),
+                Known {
+                    orders: user.orders.clone(),
+                    watermark: newest,
+                },
+            );
         Ok(user)
     }
 
