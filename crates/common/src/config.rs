@@ -101,6 +101,19 @@ impl Env {
         self.optional(name, fallback)
     }
 
+    /// A required `http://` or `https://` URL, such as a peer's base URL.
+    pub fn http_url(&mut self, name: &str) -> String {
+        let url: String = self.required(name);
+        if !url.is_empty() {
+            self.check(
+                url.starts_with("http://") || url.starts_with("https://"),
+                name,
+                "must be an http:// or https:// URL",
+            );
+        }
+        url
+    }
+
     /// Records `message` for `name` unless `ok`.
     pub fn check(&mut self, ok: bool, name: &str, message: &str) {
         if !ok {

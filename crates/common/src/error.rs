@@ -74,6 +74,51 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// The error every handler returns: the cases all services share, and
+/// `Service(E)` for the ones a service adds (its own enum, which says how
+/// each case becomes a problem by converting into [`ApiError`]). Each
+/// service names it once: `pub type Error = HandlerError<ProductError>;`.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError<E> {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("{0}")]
+    Unavailable(&'static str),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Service(E),
+}
+
+impl<E> From<Vec<FieldError>> for HandlerError<E> {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Self::Validation(errors)
+    }
+}
+
+impl<E: Into<ApiError>> From<HandlerError<E>> for ApiError {
+    fn from(e: HandlerError<E>) -> Self {
+        match e {
+            HandlerError::NotFound(what) => ApiError::not_found(what),
+            HandlerError::Validation(errors) => ApiError::validation(errors),
+            HandlerError::Conflict(detail) => ApiError::new(ProblemType::Conflict, detail),
+            HandlerError::Unavailable(detail) => ApiError::new(ProblemType::Unavailable, detail),
+            HandlerError::Database(e) => e.into(),
+            HandlerError::Service(e) => e.into(),
+        }
+    }
+}
+
+impl<E: Into<ApiError>> IntoResponse for HandlerError<E> {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         render(*self.0)

@@ -4,8 +4,9 @@
 //! traces ([`telemetry`]), Prometheus metrics ([`metrics`]), `/livez` and
 //! `/readyz` ([`health`]), the HTTP middleware stack and graceful shutdown
 //! ([`server`]), request bodies ([`json`]), problem+json errors ([`error`]), JWT and service
-//! authentication ([`auth`]), the PostgreSQL pool ([`db`]) and the error
-//! responses every OpenAPI document lists ([`openapi`]). Keeping these
+//! authentication ([`auth`]), the PostgreSQL pool ([`db`]), the error
+//! responses every OpenAPI document lists ([`openapi`]), and the skeleton
+//! every service is built on ([`service`]). Keeping these
 //! here means a reader who learns one service has learned all three.
 
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod request_id;
 pub mod server;
+pub mod service;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -259,3 +259,28 @@ mod tests {
         assert!(not_found["content"][PROBLEM_JSON].is_object());
     }
 }
+
+/// Adds the `bearer` (user JWT) and `service` (service credential) security
+/// schemes to a service's OpenAPI document.
+#[derive(Debug, Clone, Copy)]
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "service",
+            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}

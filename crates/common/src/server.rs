@@ -1,11 +1,11 @@
-//! The HTTP server: one middleware stack for every service, the admin
-//! listener, graceful shutdown, and the `main` every binary shares.
+//! The HTTP server: one middleware stack for every service, both listeners
+//! and graceful shutdown. The service skeleton that uses them is in
+//! [`crate::service`].
 
 mod listener;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use axum::Router;
@@ -27,7 +27,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::{Level, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::config::{ConfigError, Env};
+use crate::config::Env;
 use crate::error::{self, ApiError, ProblemType};
 use crate::health::Readiness;
 use crate::metrics::{self, Metrics, UNMATCHED_ROUTE};
@@ -336,196 +336,5 @@ async fn deadline(mut deadline: watch::Receiver<Option<Instant>>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// What the platform hands a service once its database is ready.
-#[derive(Debug, Clone)]
-pub struct Started {
-    pub pool: sqlx::PgPool,
-    pub metrics: Metrics,
-    pub auth: crate::auth::Auth,
-}
-
-/// The `run` every service shares: connect (waiting up to 30 s for the
-/// database) and migrate, let the service `build` its router and background
-/// tasks, serve the API and admin ports until `shutdown`, then stop the
-/// tasks and close the pool. Background tasks must be safe to stop at any
-/// await point (each unit of their work is a transaction or idempotent).
-#[allow(clippy::too_many_arguments)]
-pub async fn run_service(
-    service: &'static str,
-    http: &HttpConfig,
-    db: &crate::db::DbConfig,
-    auth: &crate::auth::AuthConfig,
-    migrator: &'static sqlx::migrate::Migrator,
-    listeners: Listeners,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    build: impl FnOnce(Started) -> anyhow::Result<(Router, Vec<tokio::task::JoinHandle<()>>)>,
-) -> anyhow::Result<()> {
-    let pool = crate::db::connect(db, Duration::from_secs(30)).await?;
-    crate::db::migrate(&pool, migrator).await?;
-    let metrics = Metrics::new(service);
-    let readiness = Readiness::default();
-    let (app, tasks) = build(Started {
-        pool: pool.clone(),
-        metrics: metrics.clone(),
-        auth: crate::auth::Auth::new(auth)?,
-    })?;
-    let admin = crate::health::router(crate::health::AdminState {
-        metrics,
-        readiness: readiness.clone(),
-        pool: pool.clone(),
-    });
-    let result = serve(
-        app,
-        admin,
-        listeners.http,
-        listeners.admin,
-        readiness,
-        http,
-        shutdown,
-    )
-    .await;
-    for task in tasks {
-        task.abort();
-    }
-    pool.close().await;
-    result
-}
-
-/// The two bound listeners a service runs on.
-#[derive(Debug)]
-pub struct Listeners {
-    pub http: TcpListener,
-    pub admin: TcpListener,
-}
-
-impl Listeners {
-    /// Binds both addresses.
-    pub async fn bind(config: &HttpConfig) -> anyhow::Result<Self> {
-        use anyhow::Context;
-        let http = TcpListener::bind(config.addr)
-            .await
-            .with_context(|| format!("binding HTTP_ADDR {}", config.addr))?;
-        let admin = TcpListener::bind(config.admin_addr)
-            .await
-            .with_context(|| format!("binding ADMIN_ADDR {}", config.admin_addr))?;
-        Ok(Self { http, admin })
-    }
-}
-
-/// The shared `main`: `healthcheck` subcommand, configuration, telemetry,
-/// runtime, listeners, then `run`. Exit code 2 for bad configuration, 1 for
-/// a failure while running.
-pub fn main<C, F, Fut>(
-    service: &'static str,
-    load: impl FnOnce(&mut Env) -> C,
-    telemetry: impl Fn(&C) -> &crate::telemetry::TelemetryConfig,
-    http: impl Fn(&C) -> &HttpConfig,
-    run: F,
-) -> ExitCode
-where
-    F: FnOnce(C, Listeners) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
-{
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return healthcheck();
-    }
-    let mut env = Env::from_process();
-    let config = load(&mut env);
-    let config = match env.finish(config) {
-        Ok(c) => c,
-        Err(ConfigError(errors)) => {
-            eprintln!("{service}: invalid configuration:");
-            for e in errors {
-                eprintln!("  {e}");
-            }
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("{service}: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
-        let _telemetry = crate::telemetry::init(service, telemetry(&config))?;
-        let listeners = Listeners::bind(http(&config)).await?;
-        tracing::info!(
-            service,
-            version = env!("CARGO_PKG_VERSION"),
-            http = %listeners.http.local_addr()?,
-            admin = %listeners.admin.local_addr()?,
-            "starting"
-        );
-        let result = run(config, listeners).await;
-        if let Err(e) = &result {
-            tracing::error!(error = format!("{e:#}"), "{service} failed");
-        }
-        result
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{service}: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// `<binary> healthcheck`: exits 0 when `/readyz` on the admin port answers
-/// 200. Container images have no shell or curl, so the binary checks itself.
-fn healthcheck() -> ExitCode {
-    use std::io::{Read, Write};
-    let mut env = Env::from_process();
-    let admin = env.addr("ADMIN_ADDR", "0.0.0.0:9090");
-    let target = SocketAddr::from(([127, 0, 0, 1], admin.port()));
-    let check = || -> std::io::Result<bool> {
-        let timeout = Duration::from_secs(2);
-        let mut stream = std::net::TcpStream::connect_timeout(&target, timeout)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head)?;
-        Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
-    };
-    match check() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("healthcheck: {target}: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Adds the `bearer` (user JWT) and `service` (service credential) security
-/// schemes to a service's OpenAPI document.
-#[derive(Debug, Clone, Copy)]
-pub struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                Http::builder()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "service",
-            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).build()),
-        );
     }
 }

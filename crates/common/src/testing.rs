@@ -1,10 +1,15 @@
 //! Test helpers (feature `testing`): platform pieces wired for tests with the
-//! development keys. Never compiled into a service binary.
+//! development keys, scratch databases, and [`TestApp`], the one harness
+//! every service's integration tests start their service with. Never
+//! compiled into a service binary.
 
 use shop_api::auth::dev;
 use shop_api::auth::{DEV_AUDIENCE, DEV_ISSUER};
 
 use crate::auth::{Auth, AuthConfig};
+
+mod app;
+pub use app::{Resp, TestApp};
 
 /// The service credential tests use.
 pub const TEST_INTERNAL_TOKEN: &str = "test-internal-token-0123456789abcdef";
@@ -37,16 +42,57 @@ pub fn admin_token() -> String {
 }
 
 /// A scratch database: its pool and a URL for processes to connect with.
+/// The database is dropped when the last clone of this value is.
 #[derive(Debug, Clone)]
 pub struct Scratch {
     pub pool: sqlx::PgPool,
     pub url: String,
+    _dropper: std::sync::Arc<DropDatabase>,
+}
+
+/// Drops a scratch database, on a thread of its own (`Drop` cannot await,
+/// and may run inside a runtime that must not block on itself).
+#[derive(Debug)]
+struct DropDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                use std::str::FromStr;
+                let options = sqlx::postgres::PgConnectOptions::from_str(&url).ok()?;
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options)
+                    .await
+                    .ok()?;
+                // FORCE ends the connections a pool of the finished test may
+                // still hold (PostgreSQL 13 and later).
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("testing: could not drop scratch database {}", self.name);
+        }
+    }
 }
 
 /// A new, empty database on the server `DATABASE_URL` names, migrated with
 /// `migrator`. For tests that need a second service's database beside the
 /// one `#[sqlx::test]` made, or a URL to hand to a child process (the server
-/// is a throwaway one under `cargo xtask test`).
+/// is a throwaway one under `cargo xtask test`). Dropped with its last
+/// [`Scratch`].
 pub async fn scratch_database(migrator: &sqlx::migrate::Migrator) -> Scratch {
     use std::str::FromStr;
     let url =
@@ -60,6 +106,10 @@ pub async fn scratch_database(migrator: &sqlx::migrate::Migrator) -> Scratch {
         .execute(&mut conn)
         .await
         .expect("create scratch database");
+    let dropper = std::sync::Arc::new(DropDatabase {
+        admin_url: url.clone(),
+        name: name.clone(),
+    });
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(20)
         .acquire_timeout(std::time::Duration::from_secs(60))
@@ -72,39 +122,6 @@ pub async fn scratch_database(migrator: &sqlx::migrate::Migrator) -> Scratch {
     Scratch {
         pool,
         url: format!("{base}/{name}"),
+        _dropper: dropper,
     }
-}
-
-/// A router served on a free loopback port until the handle is dropped.
-#[derive(Debug)]
-pub struct Served {
-    pub url: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Served {
-    /// Stops serving (connections are cut, as if the process died).
-    pub fn stop(&self) {
-        self.task.abort();
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Serves `router` on `127.0.0.1:<free port>` (or `addr` when given, to
-/// bring a stopped service back on the same address).
-pub async fn serve(router: axum::Router, addr: Option<std::net::SocketAddr>) -> Served {
-    let listener =
-        tokio::net::TcpListener::bind(addr.unwrap_or_else(|| ([127, 0, 0, 1], 0).into()))
-            .await
-            .expect("bind loopback");
-    let url = format!("http://{}", listener.local_addr().expect("bound"));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    Served { url, task }
 }

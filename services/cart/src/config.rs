@@ -2,22 +2,13 @@
 
 use std::time::Duration;
 
-use shop_common::auth::AuthConfig;
 use shop_common::config::Env;
-use shop_common::db::DbConfig;
 use shop_common::http_client::PeerConfig;
 use shop_common::server::HttpConfig;
-use shop_common::telemetry::TelemetryConfig;
 
-/// Everything the service reads from the environment at start-up.
-#[derive(Debug, Clone, Default)]
-pub struct Config {
-    pub http: HttpConfig,
-    pub db: DbConfig,
-    pub auth: AuthConfig,
-    pub telemetry: TelemetryConfig,
-    pub settings: Settings,
-}
+/// Everything the service reads from the environment at start-up: the
+/// platform's parts and [`Settings`].
+pub type Config = shop_common::service::Config<Settings>;
 
 /// Settings of the cart service itself.
 #[derive(Debug, Clone)]
@@ -41,31 +32,18 @@ impl Default for Settings {
     }
 }
 
-impl Config {
-    /// Reads and validates every variable; see `docs/configuration.md`.
-    pub fn from_env(env: &mut Env) -> Self {
-        let d = Settings::default();
-        let product_url: String = env.required("PRODUCT_URL");
-        if !product_url.is_empty() {
-            env.check(
-                product_url.starts_with("http://") || product_url.starts_with("https://"),
-                "PRODUCT_URL",
-                "must be an http:// or https:// URL",
-            );
-        }
+impl shop_common::service::Settings for Settings {
+    /// Reads and validates the service's own variables; see
+    /// `docs/configuration.md`.
+    fn from_env(env: &mut Env, _http: &HttpConfig) -> Self {
+        let d = Self::default();
         Self {
-            http: HttpConfig::from_env(env),
-            db: DbConfig::from_env(env),
-            auth: AuthConfig::from_env(env),
-            telemetry: TelemetryConfig::from_env(env),
-            settings: Settings {
-                product_url,
-                product_peer: PeerConfig::from_env(env, "PRODUCT", d.product_peer),
-                price_refresh_deadline: env.millis(
-                    "CART_PRICE_REFRESH_DEADLINE_MS",
-                    d.price_refresh_deadline.as_millis() as u64,
-                ),
-            },
+            product_url: env.http_url("PRODUCT_URL"),
+            product_peer: PeerConfig::from_env(env, "PRODUCT", d.product_peer),
+            price_refresh_deadline: env.millis(
+                "CART_PRICE_REFRESH_DEADLINE_MS",
+                d.price_refresh_deadline.as_millis() as u64,
+            ),
         }
     }
 }

@@ -1,54 +1,42 @@
-//! The cart service's one error enum and how each case reaches the client.
+//! The cart service's errors: the platform's shared cases
+//! ([`HandlerError`]) plus [`CartError`], the ones only cart has.
 
-use axum::response::{IntoResponse, Response};
 use shop_api::ClientError;
-use shop_common::error::{ApiError, FieldError, Problem, ProblemType};
+use shop_common::error::{ApiError, HandlerError, Problem, ProblemType};
 use uuid::Uuid;
 
 /// Everything a cart handler can fail with.
+pub type Error = HandlerError<CartError>;
+
+/// The failures only the cart service has: both are about its peer.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    #[error("invalid request")]
-    Validation(Vec<FieldError>),
+pub enum CartError {
     #[error("product unavailable")]
     ProductUnavailable(Uuid),
     #[error("the product service is unavailable")]
     ProductServiceDown(#[source] ClientError),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
 }
 
-impl From<Vec<FieldError>> for Error {
-    fn from(errors: Vec<FieldError>) -> Self {
-        Self::Validation(errors)
+impl From<CartError> for Error {
+    fn from(e: CartError) -> Self {
+        Self::Service(e)
     }
 }
 
-impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
+impl From<CartError> for ApiError {
+    fn from(e: CartError) -> Self {
         match e {
-            Error::NotFound(what) => ApiError::not_found(what),
-            Error::Validation(errors) => ApiError::validation(errors),
-            Error::ProductUnavailable(id) => Problem::new(ProblemType::ProductUnavailable)
+            CartError::ProductUnavailable(id) => Problem::new(ProblemType::ProductUnavailable)
                 .with_detail("the product does not exist or is archived")
                 .with_product_ids(vec![id])
                 .into(),
-            Error::ProductServiceDown(cause) => {
+            CartError::ProductServiceDown(cause) => {
                 tracing::warn!(error = %cause, "product service unavailable");
                 ApiError::new(
                     ProblemType::Unavailable,
                     "the product service is unavailable; retry shortly",
                 )
             }
-            Error::Database(e) => e.into(),
         }
-    }
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        ApiError::from(self).into_response()
     }
 }

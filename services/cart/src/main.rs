@@ -1,14 +1,6 @@
-//! The cart service binary: configuration, telemetry, run. Everything else
-//! is in the library so tests can drive it in-process.
+//! The cart service binary: everything is in the library (and the
+//! platform's `service::main`), so tests start it the way this does.
 
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    shop_common::server::main(
-        cart::SERVICE,
-        cart::Config::from_env,
-        |c| &c.telemetry,
-        |c| &c.http,
-        cart::run,
-    )
+fn main() -> std::process::ExitCode {
+    shop_common::service::main::<cart::Cart>()
 }

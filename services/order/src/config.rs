@@ -2,24 +2,15 @@
 
 use std::time::Duration;
 
-use shop_common::auth::AuthConfig;
 use shop_common::config::Env;
-use shop_common::db::DbConfig;
 use shop_common::http_client::PeerConfig;
 use shop_common::server::HttpConfig;
-use shop_common::telemetry::TelemetryConfig;
 
 use crate::fault::FaultPoint;
 
-/// Everything the service reads from the environment at start-up.
-#[derive(Debug, Clone, Default)]
-pub struct Config {
-    pub http: HttpConfig,
-    pub db: DbConfig,
-    pub auth: AuthConfig,
-    pub telemetry: TelemetryConfig,
-    pub settings: Settings,
-}
+/// Everything the service reads from the environment at start-up: the
+/// platform's parts and [`Settings`].
+pub type Config = shop_common::service::Config<Settings>;
 
 /// Settings of the order service itself.
 #[derive(Debug, Clone)]
@@ -60,23 +51,11 @@ impl Default for Settings {
     }
 }
 
-fn url(env: &mut Env, name: &str) -> String {
-    let url: String = env.required(name);
-    if !url.is_empty() {
-        env.check(
-            url.starts_with("http://") || url.starts_with("https://"),
-            name,
-            "must be an http:// or https:// URL",
-        );
-    }
-    url
-}
-
-impl Config {
-    /// Reads and validates every variable; see `docs/configuration.md`.
-    pub fn from_env(env: &mut Env) -> Self {
-        let d = Settings::default();
-        let http = HttpConfig::from_env(env);
+impl shop_common::service::Settings for Settings {
+    /// Reads and validates the service's own variables; see
+    /// `docs/configuration.md`.
+    fn from_env(env: &mut Env, http: &HttpConfig) -> Self {
+        let d = Self::default();
         let recovery_after = env.millis("RECOVERY_AFTER_MS", d.recovery_after.as_millis() as u64);
         env.check(
             recovery_after > http.request_timeout,
@@ -94,32 +73,22 @@ impl Config {
             None => None,
             Some(raw) => {
                 let parsed = raw.parse::<FaultPoint>();
-                env.check(
-                    parsed.is_ok(),
-                    "ORDER_FAULT_POINT",
-                    "must be after_reserve, after_commit or after_confirm",
-                );
+                env.check(parsed.is_ok(), "ORDER_FAULT_POINT", FaultPoint::EXPECTED);
                 parsed.ok()
             }
         };
         Self {
-            http,
-            db: DbConfig::from_env(env),
-            auth: AuthConfig::from_env(env),
-            telemetry: TelemetryConfig::from_env(env),
-            settings: Settings {
-                product_url: url(env, "PRODUCT_URL"),
-                cart_url: url(env, "CART_URL"),
-                product_peer: PeerConfig::from_env(env, "PRODUCT", d.product_peer),
-                cart_peer: PeerConfig::from_env(env, "CART", d.cart_peer),
-                recovery_interval: env.millis(
-                    "RECOVERY_INTERVAL_MS",
-                    d.recovery_interval.as_millis() as u64,
-                ),
-                recovery_after,
-                idempotency_key_ttl,
-                fault_point,
-            },
+            product_url: env.http_url("PRODUCT_URL"),
+            cart_url: env.http_url("CART_URL"),
+            product_peer: PeerConfig::from_env(env, "PRODUCT", d.product_peer),
+            cart_peer: PeerConfig::from_env(env, "CART", d.cart_peer),
+            recovery_interval: env.millis(
+                "RECOVERY_INTERVAL_MS",
+                d.recovery_interval.as_millis() as u64,
+            ),
+            recovery_after,
+            idempotency_key_ttl,
+            fault_point,
         }
     }
 }

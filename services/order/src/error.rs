@@ -1,57 +1,41 @@
-//! The order service's one error enum and how each case reaches the client.
+//! The order service's errors: the platform's shared cases
+//! ([`HandlerError`]) plus [`OrderError`], the ones only order has, and the
+//! problems a finished checkout answers with.
 
-use axum::response::{IntoResponse, Response};
 use shop_api::Problem;
-use shop_common::error::{ApiError, FieldError, ProblemType};
+use shop_common::error::{ApiError, HandlerError, ProblemType};
 
 use crate::domain::checkout::{Cause, Outcome, Refusal};
 
 /// Everything an order handler can fail with (checkout outcomes that are
 /// stored and replayed are answers, not errors: see `saga`).
+pub type Error = HandlerError<OrderError>;
+
+/// The failures only the order service has: both are about the
+/// Idempotency-Key.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    #[error("invalid request")]
-    Validation(Vec<FieldError>),
+pub enum OrderError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("{0}")]
-    Conflict(&'static str),
     #[error("idempotency key reused with another request")]
     IdempotencyMismatch,
-    #[error("{0}")]
-    Unavailable(&'static str),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
 }
 
-impl From<Vec<FieldError>> for Error {
-    fn from(errors: Vec<FieldError>) -> Self {
-        Self::Validation(errors)
+impl From<OrderError> for Error {
+    fn from(e: OrderError) -> Self {
+        Self::Service(e)
     }
 }
 
-impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
+impl From<OrderError> for ApiError {
+    fn from(e: OrderError) -> Self {
         match e {
-            Error::NotFound(what) => ApiError::not_found(what),
-            Error::Validation(errors) => ApiError::validation(errors),
-            Error::BadRequest(detail) => ApiError::new(ProblemType::BadRequest, detail),
-            Error::Conflict(detail) => ApiError::new(ProblemType::Conflict, detail),
-            Error::IdempotencyMismatch => ApiError::new(
+            OrderError::BadRequest(detail) => ApiError::new(ProblemType::BadRequest, detail),
+            OrderError::IdempotencyMismatch => ApiError::new(
                 ProblemType::IdempotencyMismatch,
                 "this Idempotency-Key was used with a different request body",
             ),
-            Error::Unavailable(detail) => ApiError::new(ProblemType::Unavailable, detail),
-            Error::Database(e) => e.into(),
         }
-    }
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        ApiError::from(self).into_response()
     }
 }
 

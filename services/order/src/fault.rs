@@ -15,6 +15,11 @@ pub enum FaultPoint {
     AfterConfirm,
 }
 
+impl FaultPoint {
+    /// What a bad `ORDER_FAULT_POINT` is told.
+    pub const EXPECTED: &'static str = "must be after_reserve, after_commit or after_confirm";
+}
+
 impl std::str::FromStr for FaultPoint {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -1,9 +1,10 @@
 //! The order service: checkout as a saga across product and cart, orders,
 //! and the recovery worker that finishes or undoes interrupted checkouts.
 //!
-//! `app` builds the router without sockets, for in-process tests; `run`
-//! connects the database, starts the recovery worker and serves until
-//! shutdown.
+//! [`Order`] is what the platform's service skeleton (`shop_common::service`)
+//! needs to know about it: its settings, state (with the product and cart
+//! clients), routes, migrations and the recovery worker. Starting, serving
+//! and stopping are the platform's, the same for every service.
 
 pub mod config;
 pub mod db;
@@ -14,115 +15,54 @@ pub mod metrics;
 pub mod recovery;
 pub mod routes;
 pub mod saga;
+pub mod state;
 
-use std::future::Future;
-use std::sync::Arc;
-
-use axum::Router;
-use axum::extract::FromRef;
 use shop_api::{CartClient, ProductClient};
-use shop_common::auth::Auth;
-use shop_common::http_client::{ClientMetrics, Peer};
-use shop_common::metrics::Metrics;
-use shop_common::server::{self, HttpConfig, Listeners};
-use sqlx::PgPool;
+use shop_common::service::{Platform, Service, Task};
+use utoipa_axum::router::OpenApiRouter;
 
 pub use config::{Config, Settings};
-
-/// The service name in logs, traces and metrics.
-pub const SERVICE: &str = "order";
+pub use state::AppState;
 
 /// Migrations embedded at compile time from `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
-/// What every handler can reach.
-#[derive(Clone, FromRef)]
-pub struct AppState {
-    pub db: PgPool,
-    pub auth: Auth,
-    pub settings: Settings,
-    pub http: HttpConfig,
-    pub metrics: Metrics,
-    pub business: metrics::OrderMetrics,
-    /// Product and cart, through the resilient client, with the service
-    /// credential.
-    pub product: ProductClient,
-    pub cart: CartClient,
-}
+/// The order service, for the platform's skeleton.
+pub struct Order;
 
-impl AppState {
-    /// Wires a state: business metrics and the clients of both peers.
-    pub fn new(
-        db: PgPool,
-        auth: Auth,
-        settings: Settings,
-        http: HttpConfig,
-        metrics: Metrics,
-    ) -> anyhow::Result<Self> {
-        let client_metrics = ClientMetrics::register(metrics.registry());
-        let token = auth.service_token().to_owned();
-        let product_peer = Peer::new(
-            "product",
-            settings.product_peer.clone(),
-            client_metrics.clone(),
-        )?;
-        let cart_peer = Peer::new("cart", settings.cart_peer.clone(), client_metrics)?;
-        Ok(Self {
-            product: ProductClient::with_transport(Arc::new(product_peer), &settings.product_url)
-                .with_bearer(token.clone()),
-            cart: CartClient::with_transport(Arc::new(cart_peer), &settings.cart_url)
-                .with_bearer(token),
-            business: metrics::OrderMetrics::register(metrics.registry()),
-            db,
-            auth,
+impl Service for Order {
+    const NAME: &'static str = "order";
+    type Settings = Settings;
+    type State = AppState;
+
+    fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
+    }
+
+    fn state(platform: &Platform, settings: Settings) -> anyhow::Result<AppState> {
+        let product = platform.peer("product", &settings.product_peer)?;
+        let cart = platform.peer("cart", &settings.cart_peer)?;
+        Ok(AppState {
+            product: ProductClient::with_transport(product, &settings.product_url)
+                .with_bearer(platform.service_token()),
+            cart: CartClient::with_transport(cart, &settings.cart_url)
+                .with_bearer(platform.service_token()),
+            business: metrics::OrderMetrics::register(platform.metrics.registry()),
+            db: platform.db.clone(),
+            auth: platform.auth.clone(),
             settings,
-            http,
-            metrics,
+            http: platform.http.clone(),
+            metrics: platform.metrics.clone(),
         })
     }
-}
 
-/// The API router with the platform middleware; no sockets involved.
-pub fn app(state: AppState) -> Router {
-    let http = state.http.clone();
-    let metrics = state.metrics.clone();
-    server::stack(routes::router(state), &http, &metrics)
-}
+    fn routes() -> OpenApiRouter<AppState> {
+        routes::openapi_router()
+    }
 
-/// Runs until SIGTERM or SIGINT.
-pub async fn run(config: Config, listeners: Listeners) -> anyhow::Result<()> {
-    run_until(config, listeners, server::shutdown_signal()).await
-}
-
-/// Runs until `shutdown` resolves: the platform's run (database, admin
-/// port, drain) with the order API and the recovery worker.
-pub async fn run_until(
-    config: Config,
-    listeners: Listeners,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let Config {
-        http,
-        db,
-        auth,
-        settings,
-        ..
-    } = config;
-    server::run_service(
-        SERVICE,
-        &http.clone(),
-        &db,
-        &auth,
-        &MIGRATOR,
-        listeners,
-        shutdown,
-        |p| {
-            let state = AppState::new(p.pool, p.auth, settings, http, p.metrics)?;
-            // Every recovery step is idempotent, so stopping mid-way is safe:
-            // the next worker (after a restart, or another replica) repeats it.
-            let worker = tokio::spawn(recovery::run(state.clone()));
-            Ok((app(state), vec![worker]))
-        },
-    )
-    .await
+    fn tasks(state: &AppState) -> Vec<Task> {
+        // Every recovery step is idempotent, so stopping mid-way is safe:
+        // the next worker (after a restart, or another replica) repeats it.
+        vec![Box::pin(recovery::run(state.clone()))]
+    }
 }

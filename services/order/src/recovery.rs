@@ -11,9 +11,9 @@
 
 use std::time::Duration;
 
-use crate::AppState;
 use crate::db::orders as db;
 use crate::saga::{self, Resolution};
+use crate::state::AppState;
 
 /// Most orders handled per round.
 const BATCH: usize = 20;
@@ -27,9 +27,15 @@ const _: () = assert!(
     "the work must end inside the lease"
 );
 
-/// Runs forever, every `recovery_interval`.
+/// Runs forever, every `recovery_interval`, the first time one interval
+/// after start.
 pub async fn run(state: AppState) {
-    let mut tick = tokio::time::interval(state.settings.recovery_interval);
+    // The first round comes one period after start, not at once. That costs
+    // little (work left from before start already waited its TTL or
+    // RECOVERY_AFTER_MS, both far longer than a period), and a test that
+    // starts the service knows no round runs behind its back until then.
+    let period = state.settings.recovery_interval;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

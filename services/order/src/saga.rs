@@ -15,14 +15,14 @@ use shop_api::product::{ReservationLineRequest, ReservationRequest, ReservationS
 use shop_api::{ClientError, Money, ProblemType};
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::db::orders::{self as db, Begin};
 use crate::domain::checkout::{
     self, Action, CommitReply, Event, Lookup, Outcome, Progress, Reply, ReserveReply, Step,
 };
 use crate::domain::order;
-use crate::error::{self, Error};
+use crate::error::{self, Error, OrderError};
 use crate::fault::{FaultPoint, maybe_crash};
+use crate::state::AppState;
 
 /// An answer stored for a key: sent now and replayed for retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub async fn checkout(
     match db::begin(&state.db, id, user, key, &canonical, body.note.as_deref()).await? {
         Begin::Started => {}
         Begin::Existing(e) if e.request_body != canonical => {
-            return Err(Error::IdempotencyMismatch);
+            return Err(OrderError::IdempotencyMismatch.into());
         }
         Begin::Existing(e) => {
             return match (e.response_status, e.response_body) {

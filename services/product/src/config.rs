@@ -2,21 +2,12 @@
 
 use std::time::Duration;
 
-use shop_common::auth::AuthConfig;
 use shop_common::config::Env;
-use shop_common::db::DbConfig;
 use shop_common::server::HttpConfig;
-use shop_common::telemetry::TelemetryConfig;
 
-/// Everything the service reads from the environment at start-up.
-#[derive(Debug, Clone, Default)]
-pub struct Config {
-    pub http: HttpConfig,
-    pub db: DbConfig,
-    pub auth: AuthConfig,
-    pub telemetry: TelemetryConfig,
-    pub settings: Settings,
-}
+/// Everything the service reads from the environment at start-up: the
+/// platform's parts and [`Settings`].
+pub type Config = shop_common::service::Config<Settings>;
 
 /// Settings of the product service itself.
 #[derive(Debug, Clone)]
@@ -38,22 +29,17 @@ impl Default for Settings {
     }
 }
 
-impl Config {
-    /// Reads and validates every variable; see `docs/configuration.md`.
-    pub fn from_env(env: &mut Env) -> Self {
-        let d = Settings::default();
+impl shop_common::service::Settings for Settings {
+    /// Reads and validates the service's own variables; see
+    /// `docs/configuration.md`.
+    fn from_env(env: &mut Env, _http: &HttpConfig) -> Self {
+        let d = Self::default();
         Self {
-            http: HttpConfig::from_env(env),
-            db: DbConfig::from_env(env),
-            auth: AuthConfig::from_env(env),
-            telemetry: TelemetryConfig::from_env(env),
-            settings: Settings {
-                reservation_ttl: env.secs("RESERVATION_TTL_SECS", d.reservation_ttl.as_secs()),
-                sweep_interval: env.millis(
-                    "RESERVATION_SWEEP_INTERVAL_MS",
-                    d.sweep_interval.as_millis() as u64,
-                ),
-            },
+            reservation_ttl: env.secs("RESERVATION_TTL_SECS", d.reservation_ttl.as_secs()),
+            sweep_interval: env.millis(
+                "RESERVATION_SWEEP_INTERVAL_MS",
+                d.sweep_interval.as_millis() as u64,
+            ),
         }
     }
 }

@@ -1,14 +1,6 @@
-//! The product service binary: configuration, telemetry, run. Everything
-//! else is in the library so tests can drive it in-process.
+//! The product service binary: everything is in the library (and the
+//! platform's `service::main`), so tests start it the way this does.
 
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    shop_common::server::main(
-        product::SERVICE,
-        product::Config::from_env,
-        |c| &c.telemetry,
-        |c| &c.http,
-        product::run,
-    )
+fn main() -> std::process::ExitCode {
+    shop_common::service::main::<product::Product>()
 }

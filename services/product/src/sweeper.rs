@@ -5,15 +5,21 @@
 //! the row under a `SKIP LOCKED` lock, so sweepers never double-return stock
 //! and never wait on each other or on a commit in progress.
 
-use crate::AppState;
 use crate::db::reservations;
+use crate::state::AppState;
 
 /// Reservations expired per database round.
 const BATCH: i64 = 100;
 
-/// Sweeps forever, every `sweep_interval`.
+/// Sweeps forever, every `sweep_interval`, the first time one interval
+/// after start.
 pub async fn run(state: AppState) {
-    let mut tick = tokio::time::interval(state.settings.sweep_interval);
+    // The first round comes one period after start, not at once. That costs
+    // little (work left from before start already waited its TTL or
+    // RECOVERY_AFTER_MS, both far longer than a period), and a test that
+    // starts the service knows no round runs behind its back until then.
+    let period = state.settings.sweep_interval;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

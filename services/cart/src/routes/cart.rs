@@ -13,10 +13,10 @@ use shop_common::auth::User;
 use shop_common::json::JsonObject;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::db::lines as db;
 use crate::domain::cart::{self, Line};
-use crate::error::Error;
+use crate::error::{CartError, Error};
+use crate::state::AppState;
 
 /// Read the cart, with prices refreshed from the catalog when it answers
 /// within the deadline, else the stored prices marked stale.
@@ -96,14 +96,14 @@ pub async fn set_quantity(
     let product = match state.product.get(product_id).await {
         Ok(p) => p.body,
         Err(e) if e.problem().and_then(|p| p.kind()) == Some(shop_api::ProblemType::NotFound) => {
-            return Err(Error::ProductUnavailable(product_id));
+            return Err(CartError::ProductUnavailable(product_id).into());
         }
         // Anything else (down, slow, or an answer we cannot use) means the
         // catalog cannot vouch for the product right now.
-        Err(e) => return Err(Error::ProductServiceDown(e)),
+        Err(e) => return Err(CartError::ProductServiceDown(e).into()),
     };
     if product.archived {
-        return Err(Error::ProductUnavailable(product_id));
+        return Err(CartError::ProductUnavailable(product_id).into());
     }
     let line = db::set_quantity(&state.db, &user.id, &product, body.quantity, |existing| {
         cart::check_addition(existing, &product)

@@ -13,9 +13,9 @@ use shop_api::cart::{CartOwner, RemoveLines, Removed, StoredCart};
 use shop_common::auth::Service;
 use shop_common::json::JsonObject;
 
-use crate::AppState;
 use crate::db::lines as db;
 use crate::error::Error;
+use crate::state::AppState;
 
 /// A user's cart as stored, with line revisions.
 #[utoipa::path(

@@ -1,18 +1,16 @@
-//! The cart service's HTTP surface: routes, their OpenAPI description and
-//! the `/openapi.json` document generated from them.
+//! The cart service's HTTP surface: its routes and the OpenAPI description
+//! generated from them (the platform adds the shared error responses and
+//! serves the document at `/openapi.json`).
 
 pub mod cart;
 pub mod internal;
 
-use axum::Router;
-use axum::routing::get;
-use shop_common::openapi::ProblemResponses;
-use shop_common::server::BearerAuth;
-use utoipa::{Modify, OpenApi};
+use shop_common::openapi::BearerAuth;
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,26 +25,11 @@ struct ApiDoc;
 
 /// The routes with the OpenAPI document they describe.
 pub fn openapi_router() -> OpenApiRouter<AppState> {
-    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(cart::get, cart::clear))
         .routes(routes!(cart::set_quantity, cart::remove))
         .routes(routes!(internal::stored))
-        .routes(routes!(internal::remove_lines));
-    // Once every route is in: the platform's errors, on every operation.
-    ProblemResponses.modify(router.get_openapi_mut());
-    router
-}
-
-/// All routes, state applied.
-pub fn router(state: AppState) -> Router {
-    let (router, api) = openapi_router().split_for_parts();
-    let api = std::sync::Arc::new(api);
-    router
-        .route(
-            "/openapi.json",
-            get(move || async move { axum::Json(api.as_ref().clone()) }),
-        )
-        .with_state(state)
+        .routes(routes!(internal::remove_lines))
 }
 
 #[cfg(test)]
@@ -56,7 +39,7 @@ mod tests {
     /// The limits the document states are the ones the service enforces.
     #[test]
     fn the_document_states_the_limits() {
-        let (_, api) = super::openapi_router().split_for_parts();
+        let api = shop_common::service::openapi::<crate::Cart>();
         let doc = serde_json::to_value(api).unwrap();
         let schemas = &doc["components"]["schemas"];
         assert_eq!(

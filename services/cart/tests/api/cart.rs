@@ -63,7 +63,7 @@ async fn with_product_down_the_cart_still_answers_marked_stale(db: PgPool) {
     let app = TestCart::new(db).await;
     let lamp = app.product("Lamp", 1000, "EUR").await;
     app.put("alice", lamp, 3).await;
-    app.product.stop();
+    app.product.shutdown().await.unwrap();
     let cart = app.cart("alice").await;
     assert_eq!(cart.status, StatusCode::OK, "{}", cart.body);
     assert_eq!(cart.body["prices_stale"], true);
@@ -141,14 +141,10 @@ async fn bodies_cannot_carry_prices_or_owners(db: PgPool) {
         json!({"quantity": 1, "user_id": "bob"}),
         json!({"quantity": "1"}),
     ] {
-        app.call(
-            Method::PUT,
-            &format!("/v1/cart/items/{p}"),
-            Some(&user_token("alice")),
-            Some(body),
-        )
-        .await
-        .assert_problem(422, "validation");
+        app.with_user("alice")
+            .call(Method::PUT, &format!("/v1/cart/items/{p}"), Some(body))
+            .await
+            .assert_problem(422, "validation");
     }
     assert_eq!(
         app.cart("alice").await.body["items"]
@@ -172,16 +168,13 @@ async fn one_user_can_neither_see_nor_change_another_users_cart(db: PgPool) {
             .len(),
         0
     );
-    app.call(
-        Method::DELETE,
-        &format!("/v1/cart/items/{p}"),
-        Some(&bob),
-        None,
-    )
-    .await
-    .assert_problem(404, "not-found");
+    app.with_token(&bob)
+        .call(Method::DELETE, &format!("/v1/cart/items/{p}"), None)
+        .await
+        .assert_problem(404, "not-found");
     assert_eq!(
-        app.call(Method::DELETE, "/v1/cart", Some(&bob), None)
+        app.with_token(&bob)
+            .call(Method::DELETE, "/v1/cart", None)
             .await
             .status,
         StatusCode::NO_CONTENT
@@ -192,15 +185,11 @@ async fn one_user_can_neither_see_nor_change_another_users_cart(db: PgPool) {
         "alice's cart is untouched"
     );
     // Internal routes are not a way around it.
-    app.call(
-        Method::GET,
-        "/internal/v1/carts?user_id=alice",
-        Some(&bob),
-        None,
-    )
-    .await
-    .assert_problem(403, "forbidden");
-    app.call(Method::GET, "/v1/cart", None, None)
+    app.with_token(&bob)
+        .call(Method::GET, "/internal/v1/carts?user_id=alice", None)
+        .await
+        .assert_problem(403, "forbidden");
+    app.call(Method::GET, "/v1/cart", None)
         .await
         .assert_problem(401, "unauthorized");
 }
@@ -216,12 +205,8 @@ async fn removing_and_clearing(db: PgPool) {
     app.put("alice", b, 1).await;
     let token = user_token("alice");
     let removed = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/cart/items/{a}"),
-            Some(&token),
-            None,
-        )
+        .with_token(&token)
+        .call(Method::DELETE, &format!("/v1/cart/items/{a}"), None)
         .await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
     assert_eq!(
@@ -231,7 +216,8 @@ async fn removing_and_clearing(db: PgPool) {
             .len(),
         1
     );
-    app.call(Method::DELETE, "/v1/cart", Some(&token), None)
+    app.with_token(&token)
+        .call(Method::DELETE, "/v1/cart", None)
         .await;
     assert_eq!(
         app.cart("alice").await.body["items"]
@@ -252,12 +238,8 @@ async fn checkout_removal_takes_only_the_lines_it_read(db: PgPool) {
     app.put("alice", a, 1).await;
     app.put("alice", b, 1).await;
     let stored = app
-        .call(
-            Method::GET,
-            "/internal/v1/carts?user_id=alice",
-            Some(TEST_INTERNAL_TOKEN),
-            None,
-        )
+        .with_service()
+        .call(Method::GET, "/internal/v1/carts?user_id=alice", None)
         .await;
     assert_eq!(stored.status, StatusCode::OK);
     let refs: Vec<_> = stored.body["lines"]
@@ -269,10 +251,10 @@ async fn checkout_removal_takes_only_the_lines_it_read(db: PgPool) {
     // After the checkout read the cart, alice changes line B.
     app.put("alice", b, 5).await;
     let removed = app
+        .with_service()
         .call(
             Method::POST,
             "/internal/v1/carts/remove?user_id=alice",
-            Some(TEST_INTERNAL_TOKEN),
             Some(json!({ "lines": refs })),
         )
         .await;
@@ -283,10 +265,10 @@ async fn checkout_removal_takes_only_the_lines_it_read(db: PgPool) {
     assert_eq!(items[0]["quantity"], 5);
     // Removing again is harmless.
     let again = app
+        .with_service()
         .call(
             Method::POST,
             "/internal/v1/carts/remove?user_id=alice",
-            Some(TEST_INTERNAL_TOKEN),
             Some(json!({ "lines": refs })),
         )
         .await;

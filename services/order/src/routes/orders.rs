@@ -14,11 +14,11 @@ use shop_common::json::JsonObject;
 use shop_common::pagination;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::db::orders::{self as db, Cancel};
 use crate::domain::order;
-use crate::error::Error;
+use crate::error::{Error, OrderError};
 use crate::saga;
+use crate::state::AppState;
 
 /// The `Idempotency-Key` header, checked before the body is read.
 pub struct IdempotencyKey(pub String);
@@ -30,12 +30,14 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         let raw = match parts.headers.get(IDEMPOTENCY_KEY) {
             None => None,
             Some(v) => Some(v.to_str().map_err(|_| {
-                Error::BadRequest("Idempotency-Key must be visible ASCII characters".into())
+                Error::from(OrderError::BadRequest(
+                    "Idempotency-Key must be visible ASCII characters".into(),
+                ))
             })?),
         };
         order::validate_key(raw)
             .map(IdempotencyKey)
-            .map_err(Error::BadRequest)
+            .map_err(|e| OrderError::BadRequest(e).into())
     }
 }
 

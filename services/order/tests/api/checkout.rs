@@ -253,13 +253,7 @@ async fn with_product_down_checkout_fails_fast_and_leaks_nothing(db: PgPool) {
     let shop = Shop::start(db, false).await;
     let p = shop.new_product(5, 100).await;
     shop.cart_of("alice").set_quantity(p, 2).await.unwrap();
-    let product_addr: std::net::SocketAddr = shop
-        .product
-        .url
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    shop.product.stop();
+    shop.product.shutdown().await.unwrap();
 
     let started = std::time::Instant::now();
     let (status, _, body) = shop.checkout_raw("alice", Some("down"), "{}").await;
@@ -284,14 +278,7 @@ async fn with_product_down_checkout_fails_fast_and_leaks_nothing(db: PgPool) {
 
     // Product comes back; the same key works as soon as the breaker lets a
     // call through, without waiting for the recovery worker.
-    let product_state = product::AppState::new(
-        shop.product_db.clone(),
-        shop_common::testing::auth(),
-        product::Settings::default(),
-        shop_common::server::HttpConfig::default(),
-        shop_common::metrics::Metrics::new(product::SERVICE),
-    );
-    let _back = shop_common::testing::serve(product::app(product_state), Some(product_addr)).await;
+    let _back = shop.product.restart().await;
     // Breakers opened while product was down; wait out the cooldown
     // (bounded). Meanwhile the key is never stuck "in progress" (409).
     let mut retried = None;

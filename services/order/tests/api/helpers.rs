@@ -1,25 +1,32 @@
 //! A whole shop for tests: product and cart served on loopback over their
-//! own scratch databases, and order over the `#[sqlx::test]` database.
+//! own scratch databases, and order over the `#[sqlx::test]` database, each
+//! started through the function production uses.
 
 use std::time::Duration;
 
+use cart::Cart;
+use order::Order;
+use product::Product;
 use reqwest::StatusCode;
 use shop_api::product::NewProduct;
 use shop_api::{CartClient, Money, OrderClient, ProductClient};
 use shop_common::http_client::PeerConfig;
-use shop_common::metrics::Metrics;
 use shop_common::server::HttpConfig;
-use shop_common::testing::{self, Served};
+use shop_common::testing::TestApp;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 pub use shop_common::testing::{TEST_INTERNAL_TOKEN, admin_token, user_token};
 
+/// Product, cart and order, each started as it ships (see
+/// `shop_common::testing::TestApp`): order over the test's database, the
+/// others over scratch databases of their own.
 pub struct Shop {
-    pub product: Served,
+    pub product: TestApp<Product>,
     pub product_db: PgPool,
-    pub cart: Served,
-    pub order: Served,
+    pub cart: TestApp<Cart>,
+    pub order: TestApp<Order>,
+    /// Order's state, for running its functions (a recovery round) by hand.
     pub state: order::AppState,
     pub http: reqwest::Client,
 }
@@ -43,60 +50,44 @@ pub fn peer(patient: bool) -> PeerConfig {
     }
 }
 
+/// Order's settings in tests: the recovery worker's background round runs
+/// once at start and then not within a test (tests run `recovery::round`
+/// by hand, on orders they know are idle, which `recovery_after: 0` lets it
+/// claim at once).
+pub fn order_settings(product_url: &str, cart_url: &str, patient: bool) -> order::Settings {
+    order::Settings {
+        product_url: product_url.to_owned(),
+        cart_url: cart_url.to_owned(),
+        product_peer: peer(patient),
+        cart_peer: peer(patient),
+        recovery_interval: Duration::from_secs(3600),
+        recovery_after: Duration::ZERO,
+        idempotency_key_ttl: Duration::from_secs(24 * 3600),
+        fault_point: None,
+    }
+}
+
 impl Shop {
     pub async fn start(order_db: PgPool, patient: bool) -> Self {
-        let product_db = testing::scratch_database(&product::MIGRATOR).await.pool;
-        let product_state = product::AppState::new(
-            product_db.clone(),
-            testing::auth(),
-            product::Settings::default(),
-            HttpConfig::default(),
-            Metrics::new(product::SERVICE),
-        );
-        let product = testing::serve(product::app(product_state), None).await;
-        let cart_db = testing::scratch_database(&cart::MIGRATOR).await.pool;
-        let cart_state = cart::AppState::new(
-            cart_db,
-            testing::auth(),
-            cart::Settings {
-                product_url: product.url.clone(),
-                product_peer: peer(patient),
-                price_refresh_deadline: Duration::from_millis(500),
-            },
-            HttpConfig::default(),
-            Metrics::new(cart::SERVICE),
-        )
-        .unwrap();
-        let cart = testing::serve(cart::app(cart_state), None).await;
+        let product = TestApp::<Product>::spawn_scratch(product::Settings::default()).await;
+        let cart = TestApp::<Cart>::spawn_scratch(cart::Settings {
+            product_url: product.url.clone(),
+            product_peer: peer(patient),
+            price_refresh_deadline: Duration::from_millis(500),
+        })
+        .await;
         let http_config = HttpConfig {
             request_timeout: Duration::from_secs(if patient { 120 } else { 10 }),
             ..HttpConfig::default()
         };
-        let state = order::AppState::new(
-            order_db,
-            testing::auth(),
-            order::Settings {
-                product_url: product.url.clone(),
-                cart_url: cart.url.clone(),
-                product_peer: peer(patient),
-                cart_peer: peer(patient),
-                recovery_interval: Duration::from_secs(3600),
-                // Tests run the worker by hand, on orders they know are idle.
-                recovery_after: Duration::ZERO,
-                idempotency_key_ttl: Duration::from_secs(24 * 3600),
-                fault_point: None,
-            },
-            http_config,
-            Metrics::new(order::SERVICE),
-        )
-        .unwrap();
-        let order = testing::serve(order::app(state.clone()), None).await;
+        let settings = order_settings(&product.url, &cart.url, patient);
+        let order = TestApp::<Order>::spawn_with(order_db, settings, http_config).await;
         Self {
+            product_db: product.db.clone(),
+            state: order.state.clone(),
             product,
-            product_db,
             cart,
             order,
-            state,
             http: reqwest::Client::new(),
         }
     }

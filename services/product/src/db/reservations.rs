@@ -91,53 +91,77 @@ struct Locked {
     currency: String,
 }
 
-/// Takes stock for every line or for none, in one transaction.
+/// Takes stock for every line or for none, in one transaction: claim the
+/// id, lock and check the products, take the stock and record the lines.
 pub async fn reserve(
     db: &PgPool,
     req: &ValidReservation,
     ttl: Duration,
 ) -> sqlx::Result<ReserveOutcome> {
     let mut tx = db.begin().await?;
-    // Claim the id first. A concurrent request with the same id blocks here
-    // until this transaction ends, then sees the row and replays it.
-    let claimed = sqlx::query(
+    if !claim(&mut tx, req.id, ttl).await? {
+        tx.rollback().await?;
+        return existing(db, req).await;
+    }
+    let locked = lock_products(&mut tx, &req.product_ids()).await?;
+    if let Some(refused) = refusal(req, &locked) {
+        tx.rollback().await?;
+        return Ok(refused);
+    }
+    take_stock(&mut tx, req, &locked).await?;
+    let created = get(&mut tx, req.id)
+        .await?
+        .expect("inserted in this transaction");
+    tx.commit().await?;
+    Ok(ReserveOutcome::Created(created))
+}
+
+/// Claims the id. A concurrent request with the same id blocks here until
+/// the first one's transaction ends, then finds the row taken (`false`).
+async fn claim(tx: &mut PgConnection, id: Uuid, ttl: Duration) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
         "INSERT INTO reservations (id, status, expires_at) \
          VALUES ($1, 'held', now() + make_interval(secs => $2)) \
          ON CONFLICT (id) DO NOTHING",
     )
-    .bind(req.id)
+    .bind(id)
     .bind(ttl.as_secs_f64())
     .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !claimed {
-        tx.rollback().await?;
-        let mut conn = db.acquire().await?;
-        return Ok(match get(&mut conn, req.id).await? {
-            Some(existing) if req.same_lines_as(&existing.lines) => {
-                ReserveOutcome::Replayed(existing)
-            }
-            // A tombstone: released before it was ever made (see `release`).
-            Some(existing)
-                if existing.lines.is_empty() && existing.status == ReservationStatus::Released =>
-            {
-                ReserveOutcome::Released
-            }
-            _ => ReserveOutcome::Mismatch,
-        });
-    }
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
 
-    // Lock the products in id order (the lines are sorted) and check them
-    // all before changing anything: all-or-nothing.
-    let ids = req.product_ids();
-    let locked = sqlx::query_as::<_, Locked>(
+/// The answer for an id already taken: the same lines replay it, a
+/// tombstone (released before it was ever made, see `release`) refuses it,
+/// other lines are a mismatch.
+async fn existing(db: &PgPool, req: &ValidReservation) -> sqlx::Result<ReserveOutcome> {
+    let mut conn = db.acquire().await?;
+    Ok(match get(&mut conn, req.id).await? {
+        Some(existing) if req.same_lines_as(&existing.lines) => ReserveOutcome::Replayed(existing),
+        Some(existing)
+            if existing.lines.is_empty() && existing.status == ReservationStatus::Released =>
+        {
+            ReserveOutcome::Released
+        }
+        _ => ReserveOutcome::Mismatch,
+    })
+}
+
+/// Locks the products in id order (the one lock order, so concurrent
+/// reservations cannot deadlock) and reads what the checks need.
+async fn lock_products(tx: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Locked>> {
+    sqlx::query_as::<_, Locked>(
         "SELECT id, stock, archived, price_amount, currency FROM products \
          WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
-    .bind(&ids)
+    .bind(ids)
     .fetch_all(&mut *tx)
-    .await?;
+    .await
+}
+
+/// All-or-nothing: every line checked before anything changes. Unknown or
+/// archived products refuse the whole reservation first, then short stock.
+fn refusal(req: &ValidReservation, locked: &[Locked]) -> Option<ReserveOutcome> {
     let mut unavailable = Vec::new();
     let mut short = Vec::new();
     for line in &req.lines {
@@ -149,14 +173,21 @@ pub async fn reserve(
         }
     }
     if !unavailable.is_empty() {
-        tx.rollback().await?;
-        return Ok(ReserveOutcome::Unavailable(unavailable));
+        Some(ReserveOutcome::Unavailable(unavailable))
+    } else if !short.is_empty() {
+        Some(ReserveOutcome::OutOfStock(short))
+    } else {
+        None
     }
-    if !short.is_empty() {
-        tx.rollback().await?;
-        return Ok(ReserveOutcome::OutOfStock(short));
-    }
+}
 
+/// Takes the stock and records the lines at the prices just locked.
+async fn take_stock(
+    tx: &mut PgConnection,
+    req: &ValidReservation,
+    locked: &[Locked],
+) -> sqlx::Result<()> {
+    let ids = req.product_ids();
     let quantities = req.quantities();
     // The stock >= 0 CHECK backs this up: were the check above ever wrong,
     // the statement would fail rather than oversell.
@@ -169,6 +200,7 @@ pub async fn reserve(
     .bind(&quantities)
     .execute(&mut *tx)
     .await?;
+    // `locked` is in id order, and so are the lines (and `ids`).
     let prices: Vec<i64> = locked.iter().map(|p| p.price_amount).collect();
     let currencies: Vec<String> = locked.iter().map(|p| p.currency.clone()).collect();
     sqlx::query(
@@ -182,11 +214,7 @@ pub async fn reserve(
     .bind(&currencies)
     .execute(&mut *tx)
     .await?;
-    let created = get(&mut tx, req.id)
-        .await?
-        .expect("inserted in this transaction");
-    tx.commit().await?;
-    Ok(ReserveOutcome::Created(created))
+    Ok(())
 }
 
 /// What a commit or release came to.

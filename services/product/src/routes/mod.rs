@@ -1,18 +1,16 @@
-//! The product service's HTTP surface: routes, their OpenAPI description and
-//! the `/openapi.json` document generated from them.
+//! The product service's HTTP surface: its routes and the OpenAPI description
+//! generated from them (the platform adds the shared error responses and
+//! serves the document at `/openapi.json`).
 
 pub mod products;
 pub mod reservations;
 
-use axum::Router;
-use axum::routing::get;
-use shop_common::openapi::ProblemResponses;
-use shop_common::server::BearerAuth;
+use shop_common::openapi::BearerAuth;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,8 +32,6 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(reservations::get))
         .routes(routes!(reservations::commit))
         .routes(routes!(reservations::release));
-    // Once every route is in: the platform's errors, on every operation.
-    ProblemResponses.modify(router.get_openapi_mut());
     PatchNeedsAValue.modify(router.get_openapi_mut());
     router
 }
@@ -75,23 +71,6 @@ impl Modify for PatchNeedsAValue {
     }
 }
 
-/// The OpenAPI document (also served at `/openapi.json`).
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    openapi_router().split_for_parts().1
-}
-
-/// All routes, state applied.
-pub fn router(state: AppState) -> Router {
-    let (router, api) = openapi_router().split_for_parts();
-    let api = std::sync::Arc::new(api);
-    router
-        .route(
-            "/openapi.json",
-            get(move || async move { axum::Json(api.as_ref().clone()) }),
-        )
-        .with_state(state)
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
@@ -100,7 +79,7 @@ mod tests {
     use crate::domain::{catalog, reservation};
 
     fn document() -> Value {
-        serde_json::to_value(super::openapi()).unwrap()
+        serde_json::to_value(shop_common::service::openapi::<crate::Product>()).unwrap()
     }
 
     /// The limits the document states are the ones the domain enforces

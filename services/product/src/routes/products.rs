@@ -11,10 +11,10 @@ use shop_common::auth::Admin;
 use shop_common::json::JsonObject;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::db::products::{self as db, PatchOutcome};
 use crate::domain::catalog::{self, IfMatch};
-use crate::error::Error;
+use crate::error::{Error, ProductError};
+use crate::state::AppState;
 
 fn with_etag(status: StatusCode, product: Product) -> Response {
     let etag = catalog::etag(product.version);
@@ -164,6 +164,6 @@ pub async fn patch(
     match db::patch(&state.db, id, &patch, if_match).await? {
         PatchOutcome::Updated(product) => Ok(with_etag(StatusCode::OK, product)),
         PatchOutcome::NotFound => Err(Error::NotFound("product")),
-        PatchOutcome::VersionMismatch => Err(Error::PreconditionFailed),
+        PatchOutcome::VersionMismatch => Err(ProductError::PreconditionFailed.into()),
     }
 }

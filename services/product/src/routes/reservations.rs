@@ -11,10 +11,10 @@ use shop_common::auth::Service;
 use shop_common::json::JsonObject;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::db::reservations::{self as db, ReserveOutcome, TransitionOutcome};
 use crate::domain::reservation;
-use crate::error::Error;
+use crate::error::{Error, ProductError};
+use crate::state::AppState;
 
 /// Reserve stock for every line or none. Idempotent by `id`.
 #[utoipa::path(
@@ -56,7 +56,7 @@ pub async fn create(
         }
         ReserveOutcome::Mismatch => {
             count("mismatch");
-            return Err(Error::ReservationMismatch);
+            return Err(ProductError::ReservationMismatch.into());
         }
         ReserveOutcome::Released => {
             count("released_before");
@@ -66,11 +66,11 @@ pub async fn create(
         }
         ReserveOutcome::OutOfStock(ids) => {
             count("out_of_stock");
-            return Err(Error::OutOfStock(ids));
+            return Err(ProductError::OutOfStock(ids).into());
         }
         ReserveOutcome::Unavailable(ids) => {
             count("unavailable");
-            return Err(Error::ProductUnavailable(ids));
+            return Err(ProductError::ProductUnavailable(ids).into());
         }
     };
     let location = format!("/internal/v1/reservations/{}", reservation.id);

@@ -48,7 +48,7 @@ fn new_product() -> Value {
 
 #[sqlx::test]
 async fn admin_writes_refuse_every_bad_token_with_401(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let now = chrono::Utc::now().timestamp();
     let cases: Vec<(&str, Option<String>)> = vec![
         ("no token", None),
@@ -71,12 +71,8 @@ async fn admin_writes_refuse_every_bad_token_with_401(db: PgPool) {
     ];
     for (case, token) in cases {
         let resp = app
-            .call(
-                Method::POST,
-                "/v1/products",
-                token.as_deref(),
-                Some(new_product()),
-            )
+            .with_optional_token(token.as_deref())
+            .call(Method::POST, "/v1/products", Some(new_product()))
             .await;
         assert_eq!(
             resp.status,
@@ -88,7 +84,7 @@ async fn admin_writes_refuse_every_bad_token_with_401(db: PgPool) {
         assert_eq!(resp.header("www-authenticate"), Some("Bearer"), "{case}");
     }
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
-        .fetch_one(&app.state.db)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert_eq!(count, 0, "no refused request created anything");
@@ -96,41 +92,33 @@ async fn admin_writes_refuse_every_bad_token_with_401(db: PgPool) {
 
 #[sqlx::test]
 async fn user_tokens_get_403_on_admin_routes(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let user = user_token("alice");
-    app.call(
-        Method::POST,
-        "/v1/products",
-        Some(&user),
-        Some(new_product()),
-    )
-    .await
-    .assert_problem(403, "forbidden");
+    app.with_token(&user)
+        .call(Method::POST, "/v1/products", Some(new_product()))
+        .await
+        .assert_problem(403, "forbidden");
     let id = id_of(&app.create_product("Lamp", "home", 1).await);
-    app.call(
-        Method::PATCH,
-        &format!("/v1/products/{id}"),
-        Some(&user),
-        Some(json!({"stock": 0})),
-    )
-    .await
-    .assert_problem(403, "forbidden");
+    app.with_token(&user)
+        .call(
+            Method::PATCH,
+            &format!("/v1/products/{id}"),
+            Some(json!({"stock": 0})),
+        )
+        .await
+        .assert_problem(403, "forbidden");
     assert_eq!(app.stock(id).await, 1);
     // An admin token signed by our key passes.
     let ok = app
-        .call(
-            Method::POST,
-            "/v1/products",
-            Some(&signed(json!({}))),
-            Some(new_product()),
-        )
+        .with_token(signed(json!({})))
+        .call(Method::POST, "/v1/products", Some(new_product()))
         .await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
 }
 
 #[sqlx::test]
 async fn internal_routes_take_only_the_service_credential(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let product = id_of(&app.create_product("Pen", "office", 5).await);
     let body = json!({"id": Uuid::now_v7(), "lines": [{"product_id": product, "quantity": 1}]});
     let cases = [
@@ -145,19 +133,19 @@ async fn internal_routes_take_only_the_service_credential(db: PgPool) {
     ];
     for (token, status, slug) in cases {
         let resp = app
+            .with_optional_token(token.as_deref())
             .call(
                 Method::POST,
                 "/internal/v1/reservations",
-                token.as_deref(),
                 Some(body.clone()),
             )
             .await;
         resp.assert_problem(status, slug);
         let get = app
+            .with_optional_token(token.as_deref())
             .call(
                 Method::GET,
                 &format!("/internal/v1/reservations/{}", Uuid::now_v7()),
-                token.as_deref(),
                 None,
             )
             .await;
@@ -169,19 +157,15 @@ async fn internal_routes_take_only_the_service_credential(db: PgPool) {
         "refused reservations take nothing"
     );
     let ok = app
-        .call(
-            Method::POST,
-            "/internal/v1/reservations",
-            Some(TEST_INTERNAL_TOKEN),
-            Some(body),
-        )
+        .with_service()
+        .call(Method::POST, "/internal/v1/reservations", Some(body))
         .await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
 }
 
 #[sqlx::test]
 async fn reads_are_public(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let id = id_of(&app.create_product("Cup", "kitchen", 1).await);
     assert_eq!(app.get("/v1/products").await.status, StatusCode::OK);
     assert_eq!(

@@ -3,8 +3,7 @@
 
 use std::collections::HashSet;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -13,12 +12,12 @@ use crate::helpers::*;
 
 #[sqlx::test]
 async fn create_then_get_round_trips_with_location_and_etag(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let resp = app
+        .with_admin()
         .call(
             Method::POST,
             "/v1/products",
-            Some(&admin_token()),
             Some(json!({
                 "name": "Kettle",
                 "description": "Boils water.",
@@ -49,23 +48,21 @@ async fn create_then_get_round_trips_with_location_and_etag(db: PgPool) {
 
 #[sqlx::test]
 async fn if_none_match_answers_304_until_the_product_changes(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let id = id_of(&app.create_product("Mug", "kitchen", 1).await);
     let conditional = |etag: &str| {
-        Request::get(format!("/v1/products/{id}"))
+        app.request(Method::GET, &format!("/v1/products/{id}"))
             .header(header::IF_NONE_MATCH, etag)
-            .body(Body::empty())
-            .unwrap()
     };
     let resp = app.send(conditional("\"1\"")).await;
     assert_eq!(resp.status, StatusCode::NOT_MODIFIED);
     assert_eq!(resp.body, serde_json::Value::Null);
 
     let patched = app
+        .with_admin()
         .call(
             Method::PATCH,
             &format!("/v1/products/{id}"),
-            Some(&admin_token()),
             Some(json!({"name": "Big mug"})),
         )
         .await;
@@ -77,7 +74,7 @@ async fn if_none_match_answers_304_until_the_product_changes(db: PgPool) {
 
 #[sqlx::test]
 async fn unknown_product_is_a_404_problem(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     app.get(&format!("/v1/products/{}", Uuid::now_v7()))
         .await
         .assert_problem(404, "not-found");
@@ -85,7 +82,7 @@ async fn unknown_product_is_a_404_problem(db: PgPool) {
 
 #[sqlx::test]
 async fn list_filters_by_category_name_and_ids(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let kettle = id_of(&app.create_product("Steel Kettle", "kitchen", 1).await);
     let pan = id_of(&app.create_product("Frying Pan", "kitchen", 1).await);
     let book = id_of(&app.create_product("Kettle Recipes", "books", 1).await);
@@ -122,13 +119,13 @@ async fn list_filters_by_category_name_and_ids(db: PgPool) {
 
 #[sqlx::test]
 async fn archived_products_leave_lists_but_stay_readable(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let id = id_of(&app.create_product("Old lamp", "home", 1).await);
     let resp = app
+        .with_admin()
         .call(
             Method::PATCH,
             &format!("/v1/products/{id}"),
-            Some(&admin_token()),
             Some(json!({"archived": true})),
         )
         .await;
@@ -146,7 +143,7 @@ async fn archived_products_leave_lists_but_stay_readable(db: PgPool) {
 
 #[sqlx::test]
 async fn pages_have_no_duplicates_or_gaps_while_rows_are_inserted(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let mut before = HashSet::new();
     for i in 0..25 {
         before.insert(id_of(
@@ -191,17 +188,13 @@ async fn pages_have_no_duplicates_or_gaps_while_rows_are_inserted(db: PgPool) {
 
 #[sqlx::test]
 async fn patch_with_if_match_refuses_a_stale_version(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let id = id_of(&app.create_product("Chair", "home", 2).await);
     let patch = |etag: &'static str, name: &'static str| {
-        Request::patch(format!("/v1/products/{id}"))
-            .header(header::AUTHORIZATION, format!("Bearer {}", admin_token()))
-            .header(header::CONTENT_TYPE, "application/json")
+        app.with_admin()
+            .request(Method::PATCH, &format!("/v1/products/{id}"))
             .header(header::IF_MATCH, etag)
-            .body(Body::from(
-                json!({"name": name, "price": {"amount": 5000, "currency": "EUR"}}).to_string(),
-            ))
-            .unwrap()
+            .json(&json!({"name": name, "price": {"amount": 5000, "currency": "EUR"}}))
     };
     let ok = app.send(patch("\"1\"", "Armchair")).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
@@ -220,25 +213,25 @@ async fn patch_with_if_match_refuses_a_stale_version(db: PgPool) {
 
 #[sqlx::test]
 async fn patch_of_unknown_product_is_404(db: PgPool) {
-    let app = TestApp::new(db);
-    app.call(
-        Method::PATCH,
-        &format!("/v1/products/{}", Uuid::now_v7()),
-        Some(&admin_token()),
-        Some(json!({"stock": 3})),
-    )
-    .await
-    .assert_problem(404, "not-found");
+    let app = spawn(db).await;
+    app.with_admin()
+        .call(
+            Method::PATCH,
+            &format!("/v1/products/{}", Uuid::now_v7()),
+            Some(json!({"stock": 3})),
+        )
+        .await
+        .assert_problem(404, "not-found");
 }
 
 #[sqlx::test]
 async fn invalid_products_get_422_naming_each_field_and_change_nothing(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let resp = app
+        .with_admin()
         .call(
             Method::POST,
             "/v1/products",
-            Some(&admin_token()),
             Some(json!({
                 "name": "",
                 "category": "Not A Slug",
@@ -265,7 +258,7 @@ async fn invalid_products_get_422_naming_each_field_and_change_nothing(db: PgPoo
         ]
     );
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
-        .fetch_one(&app.state.db)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert_eq!(count, 0);
@@ -273,7 +266,7 @@ async fn invalid_products_get_422_naming_each_field_and_change_nothing(db: PgPoo
 
 #[sqlx::test]
 async fn server_owned_fields_cannot_be_mass_assigned(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     for extra in [
         json!({"id": Uuid::now_v7()}),
         json!({"version": 99}),
@@ -284,26 +277,22 @@ async fn server_owned_fields_cannot_be_mass_assigned(db: PgPool) {
         body.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
-        app.call(
-            Method::POST,
-            "/v1/products",
-            Some(&admin_token()),
-            Some(body),
+        app.with_admin()
+            .call(Method::POST, "/v1/products", Some(body))
+            .await
+            .assert_problem(422, "validation");
+    }
+    let id = id_of(&app.create_product("Y", "misc", 1).await);
+    app.with_admin()
+        .call(
+            Method::PATCH,
+            &format!("/v1/products/{id}"),
+            Some(json!({"version": 50})),
         )
         .await
         .assert_problem(422, "validation");
-    }
-    let id = id_of(&app.create_product("Y", "misc", 1).await);
-    app.call(
-        Method::PATCH,
-        &format!("/v1/products/{id}"),
-        Some(&admin_token()),
-        Some(json!({"version": 50})),
-    )
-    .await
-    .assert_problem(422, "validation");
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
-        .fetch_one(&app.state.db)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert_eq!(count, 1);
@@ -311,7 +300,7 @@ async fn server_owned_fields_cannot_be_mass_assigned(db: PgPool) {
 
 #[sqlx::test]
 async fn list_parameters_are_validated(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     app.get("/v1/products?limit=0")
         .await
         .assert_problem(422, "validation");

@@ -5,12 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
-use product::{AppState, Settings};
 use shop_api::ProductClient;
 use shop_api::product::{ReservationLineRequest, ReservationRequest};
-use shop_common::metrics::Metrics;
-use shop_common::server::HttpConfig;
-use shop_common::testing;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
@@ -28,16 +24,8 @@ async fn two_hundred_buyers_for_ten_units_never_oversell(
         .connect_with(conn)
         .await
         .unwrap();
-    let state = AppState::new(
-        db.clone(),
-        testing::auth(),
-        Settings::default(),
-        HttpConfig::default(),
-        Metrics::new(product::SERVICE),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(axum::serve(listener, product::app(state)).into_future());
+    let app = spawn(db.clone()).await;
+    let base = app.url.clone();
 
     let admin = ProductClient::new(reqwest::Client::new(), &base).with_bearer(admin_token());
     let product = admin
@@ -111,5 +99,5 @@ async fn two_hundred_buyers_for_ten_units_never_oversell(
             "units conserved at every sample: {samples:?}"
         );
     }
-    server.abort();
+    app.shutdown().await.unwrap();
 }

@@ -1,28 +1,30 @@
 //! Every error leaves as problem+json with the request id: handler errors,
 //! axum's rejections, the fallbacks and the platform's limits.
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use serde_json::json;
 use shop_common::server::HttpConfig;
 use sqlx::PgPool;
 
 use crate::helpers::*;
 
-fn post_products(content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
-    let mut req = Request::post("/v1/products")
-        .header(header::AUTHORIZATION, format!("Bearer {}", admin_token()));
+fn post_products(
+    app: &TestApp,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::RequestBuilder {
+    let mut req = app.with_admin().request(Method::POST, "/v1/products");
     if let Some(ct) = content_type {
         req = req.header(header::CONTENT_TYPE, ct);
     }
-    req.body(body.into()).unwrap()
+    req.body(body)
 }
 
 #[sqlx::test]
 async fn malformed_json_is_400(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let resp = app
-        .send(post_products(Some("application/json"), "{\"name\": "))
+        .send(post_products(&app, Some("application/json"), "{\"name\": "))
         .await;
     resp.assert_problem(400, "bad-request");
     assert!(
@@ -34,10 +36,14 @@ async fn malformed_json_is_400(db: PgPool) {
 
 #[sqlx::test]
 async fn unknown_or_missing_fields_are_422(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let body = json!({"name": "A", "category": "misc", "price": {"amount": 1, "currency": "EUR"}, "colour": "red"});
     let resp = app
-        .send(post_products(Some("application/json"), body.to_string()))
+        .send(post_products(
+            &app,
+            Some("application/json"),
+            body.to_string(),
+        ))
         .await;
     resp.assert_problem(422, "validation");
     assert!(
@@ -46,34 +52,38 @@ async fn unknown_or_missing_fields_are_422(db: PgPool) {
         resp.body
     );
     let resp = app
-        .send(post_products(Some("application/json"), "{\"name\": \"A\"}"))
+        .send(post_products(
+            &app,
+            Some("application/json"),
+            "{\"name\": \"A\"}",
+        ))
         .await;
     resp.assert_problem(422, "validation");
 }
 
 #[sqlx::test]
 async fn wrong_or_missing_content_type_is_415(db: PgPool) {
-    let app = TestApp::new(db);
-    app.send(post_products(None, "{}"))
+    let app = spawn(db).await;
+    app.send(post_products(&app, None, "{}"))
         .await
         .assert_problem(415, "unsupported-media-type");
-    app.send(post_products(Some("text/plain"), "{}"))
+    app.send(post_products(&app, Some("text/plain"), "{}"))
         .await
         .assert_problem(415, "unsupported-media-type");
 }
 
 #[sqlx::test]
 async fn bodies_over_the_limit_are_413(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(70 * 1024));
-    app.send(post_products(Some("application/json"), huge))
+    app.send(post_products(&app, Some("application/json"), huge))
         .await
         .assert_problem(413, "payload-too-large");
 }
 
 #[sqlx::test]
 async fn bad_path_parameters_are_400(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     app.get("/v1/products/not-a-uuid")
         .await
         .assert_problem(400, "bad-request");
@@ -81,22 +91,21 @@ async fn bad_path_parameters_are_400(db: PgPool) {
 
 #[sqlx::test]
 async fn unknown_routes_are_404_and_wrong_methods_405(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let resp = app.get("/v2/nothing/here").await;
     resp.assert_problem(404, "not-found");
     assert_eq!(resp.body["instance"], "/v2/nothing/here");
-    let resp = app.call(Method::DELETE, "/v1/products", None, None).await;
+    let resp = app.call(Method::DELETE, "/v1/products", None).await;
     resp.assert_problem(405, "method-not-allowed");
     assert!(resp.header("allow").unwrap().contains("GET"));
 }
 
 #[sqlx::test]
 async fn a_client_request_id_is_echoed(db: PgPool) {
-    let app = TestApp::new(db);
-    let req = Request::get("/v1/products/nope")
-        .header("x-request-id", "abc-123")
-        .body(Body::empty())
-        .unwrap();
+    let app = spawn(db).await;
+    let req = app
+        .request(Method::GET, "/v1/products/nope")
+        .header("x-request-id", "abc-123");
     let resp = app.send(req).await;
     assert_eq!(resp.header("x-request-id"), Some("abc-123"));
     assert_eq!(resp.body["request_id"], "abc-123");
@@ -111,7 +120,7 @@ async fn slow_requests_time_out_with_a_503_problem(db: PgPool) {
         request_timeout: std::time::Duration::from_millis(1),
         ..HttpConfig::default()
     };
-    let app = TestApp::with_settings(db.clone(), product::Settings::default(), http);
+    let app = spawn_with(db.clone(), product::Settings::default(), http).await;
     // Hold a lock the list query has to wait for, so it cannot be quick.
     let mut tx = db.begin().await.unwrap();
     sqlx::query("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
@@ -126,7 +135,7 @@ async fn slow_requests_time_out_with_a_503_problem(db: PgPool) {
 
 #[sqlx::test]
 async fn database_errors_never_leak_into_the_body(db: PgPool) {
-    let app = TestApp::new(db.clone());
+    let app = spawn(db.clone()).await;
     // Break the table under the service: the query fails inside PostgreSQL.
     sqlx::query("ALTER TABLE products RENAME COLUMN name TO title")
         .execute(&db)
@@ -146,7 +155,7 @@ async fn database_errors_never_leak_into_the_body(db: PgPool) {
 
 #[sqlx::test]
 async fn openapi_document_describes_every_route(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let resp = app.get("/openapi.json").await;
     assert_eq!(resp.status, StatusCode::OK);
     assert!(resp.body["openapi"].as_str().unwrap().starts_with("3.1"));

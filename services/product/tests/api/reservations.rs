@@ -11,7 +11,7 @@ use crate::helpers::*;
 
 #[sqlx::test]
 async fn reserving_takes_stock_and_returns_authoritative_prices(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let a = id_of(&app.create_product("A", "misc", 5).await);
     let b = id_of(&app.create_product("B", "misc", 5).await);
     let rid = Uuid::now_v7();
@@ -28,10 +28,10 @@ async fn reserving_takes_stock_and_returns_authoritative_prices(db: PgPool) {
     assert_eq!(app.stock(a).await, 4);
     assert_eq!(app.stock(b).await, 3);
     let got = app
+        .with_service()
         .call(
             Method::GET,
             &format!("/internal/v1/reservations/{rid}"),
-            Some(TEST_INTERNAL_TOKEN),
             None,
         )
         .await;
@@ -40,7 +40,7 @@ async fn reserving_takes_stock_and_returns_authoritative_prices(db: PgPool) {
 
 #[sqlx::test]
 async fn same_id_replays_and_other_lines_are_refused(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let a = id_of(&app.create_product("A", "misc", 5).await);
     let rid = Uuid::now_v7();
     let first = app.reserve(rid, &[(a, 2)]).await;
@@ -56,7 +56,7 @@ async fn same_id_replays_and_other_lines_are_refused(db: PgPool) {
 
 #[sqlx::test]
 async fn out_of_stock_takes_nothing_and_names_the_products(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let plenty = id_of(&app.create_product("Plenty", "misc", 10).await);
     let scarce = id_of(&app.create_product("Scarce", "misc", 1).await);
     let resp = app
@@ -70,16 +70,16 @@ async fn out_of_stock_takes_nothing_and_names_the_products(db: PgPool) {
 
 #[sqlx::test]
 async fn unknown_and_archived_products_are_unavailable(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let live = id_of(&app.create_product("Live", "misc", 10).await);
     let gone = id_of(&app.create_product("Gone", "misc", 10).await);
-    app.call(
-        Method::PATCH,
-        &format!("/v1/products/{gone}"),
-        Some(&admin_token()),
-        Some(json!({"archived": true})),
-    )
-    .await;
+    app.with_admin()
+        .call(
+            Method::PATCH,
+            &format!("/v1/products/{gone}"),
+            Some(json!({"archived": true})),
+        )
+        .await;
     let ghost = Uuid::now_v7();
     let resp = app
         .reserve(Uuid::now_v7(), &[(live, 1), (gone, 1), (ghost, 1)])
@@ -95,7 +95,7 @@ async fn unknown_and_archived_products_are_unavailable(db: PgPool) {
 
 #[sqlx::test]
 async fn invalid_requests_are_422(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let a = id_of(&app.create_product("A", "misc", 10).await);
     app.reserve(Uuid::now_v7(), &[])
         .await
@@ -114,7 +114,7 @@ async fn invalid_requests_are_422(db: PgPool) {
 
 #[sqlx::test]
 async fn commit_and_release_are_idempotent_and_conserve_stock(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let a = id_of(&app.create_product("A", "misc", 4).await);
     let rid = Uuid::now_v7();
     app.reserve(rid, &[(a, 3)]).await;
@@ -125,7 +125,7 @@ async fn commit_and_release_are_idempotent_and_conserve_stock(db: PgPool) {
         assert_eq!(c.status, StatusCode::OK, "{}", c.body);
         assert_eq!(c.body["status"], "committed");
     }
-    assert_eq!(accounted_units(&app.state.db, a).await, (1, 0, 3));
+    assert_eq!(accounted_units(&app.db, a).await, (1, 0, 3));
     // Cancelling a sold order returns its units.
     for _ in 0..2 {
         let r = app
@@ -135,7 +135,7 @@ async fn commit_and_release_are_idempotent_and_conserve_stock(db: PgPool) {
         assert_eq!(r.body["status"], "released");
     }
     assert_eq!(
-        accounted_units(&app.state.db, a).await,
+        accounted_units(&app.db, a).await,
         (4, 0, 0),
         "released exactly once"
     );
@@ -146,7 +146,7 @@ async fn commit_and_release_are_idempotent_and_conserve_stock(db: PgPool) {
 
 #[sqlx::test]
 async fn committing_an_unknown_reservation_is_404(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let rid = Uuid::now_v7();
     app.internal_post(&format!("/internal/v1/reservations/{rid}/commit"))
         .await
@@ -155,7 +155,7 @@ async fn committing_an_unknown_reservation_is_404(db: PgPool) {
 
 #[sqlx::test]
 async fn a_release_before_the_reserve_leaves_a_tombstone_that_refuses_it(db: PgPool) {
-    let app = TestApp::new(db);
+    let app = spawn(db).await;
     let a = id_of(&app.create_product("A", "misc", 5).await);
     let rid = Uuid::now_v7();
     // The order service gave up on a reserve whose answer it never got, and
@@ -170,7 +170,7 @@ async fn a_release_before_the_reserve_leaves_a_tombstone_that_refuses_it(db: PgP
         .await
         .assert_problem(409, "conflict");
     assert_eq!(app.stock(a).await, 5, "nothing is held for it");
-    assert_eq!(accounted_units(&app.state.db, a).await, (5, 0, 0));
+    assert_eq!(accounted_units(&app.db, a).await, (5, 0, 0));
     // Releasing again is still a no-op.
     let again = app
         .internal_post(&format!("/internal/v1/reservations/{rid}/release"))
@@ -180,7 +180,7 @@ async fn a_release_before_the_reserve_leaves_a_tombstone_that_refuses_it(db: PgP
 
 #[sqlx::test]
 async fn a_release_racing_a_reserve_in_flight_waits_for_it_and_returns_its_stock(db: PgPool) {
-    let app = TestApp::new(db.clone());
+    let app = spawn(db.clone()).await;
     let a = id_of(&app.create_product("A", "misc", 5).await);
     let rid = Uuid::now_v7();
     // A reserve mid-transaction, as `db::reservations::reserve` does it:
@@ -243,12 +243,12 @@ async fn a_release_racing_a_reserve_in_flight_waits_for_it_and_returns_its_stock
         5,
         "the late reservation's stock is back"
     );
-    assert_eq!(accounted_units(&app.state.db, a).await, (5, 0, 0));
+    assert_eq!(accounted_units(&app.db, a).await, (5, 0, 0));
 }
 
 #[sqlx::test]
 async fn the_sweeper_returns_expired_holds_and_commit_then_fails(db: PgPool) {
-    let app = TestApp::with_settings(db, short_ttl(), HttpConfig::default());
+    let app = spawn_with(db, short_ttl(), HttpConfig::default()).await;
     let a = id_of(&app.create_product("A", "misc", 5).await);
     let held = Uuid::now_v7();
     let sold = Uuid::now_v7();
@@ -256,7 +256,7 @@ async fn the_sweeper_returns_expired_holds_and_commit_then_fails(db: PgPool) {
     app.reserve(sold, &[(a, 1)]).await;
     app.internal_post(&format!("/internal/v1/reservations/{sold}/commit"))
         .await;
-    assert_eq!(accounted_units(&app.state.db, a).await, (2, 2, 1));
+    assert_eq!(accounted_units(&app.db, a).await, (2, 2, 1));
 
     // Sweep until the hold has outlived its 300 ms TTL (bounded: 10 s).
     let mut expired = 0;
@@ -271,12 +271,12 @@ async fn the_sweeper_returns_expired_holds_and_commit_then_fails(db: PgPool) {
         expired, 1,
         "exactly the held reservation expires; the sold one stays"
     );
-    assert_eq!(accounted_units(&app.state.db, a).await, (4, 0, 1));
+    assert_eq!(accounted_units(&app.db, a).await, (4, 0, 1));
     let r = app
+        .with_service()
         .call(
             Method::GET,
             &format!("/internal/v1/reservations/{held}"),
-            Some(TEST_INTERNAL_TOKEN),
             None,
         )
         .await;

@@ -6,13 +6,10 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shop_common::health::{self, AdminState, Readiness};
-use shop_common::metrics::Metrics;
-use shop_common::server::{self, HttpConfig};
 use shop_common::testing;
 use sqlx::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::helpers::*;
 
@@ -20,35 +17,20 @@ async fn status_of(url: &str) -> Option<u16> {
     reqwest::get(url).await.ok().map(|r| r.status().as_u16())
 }
 
+/// The value of an unlabelled-by-route gauge in a metrics text.
+fn gauge(metrics: &str, name: &str) -> Option<i64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 #[sqlx::test]
 async fn shutdown_drains_in_flight_requests_after_readiness_turns_503(db: PgPool) {
-    let app = TestApp::new(db.clone());
-    let readiness = Readiness::default();
-    let admin = health::router(AdminState {
-        metrics: Metrics::new("product"),
-        readiness: readiness.clone(),
-        pool: db.clone(),
-    });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let readyz = format!("http://{}/readyz", admin_listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = HttpConfig::default();
-    let server = tokio::spawn(async move {
-        server::serve(
-            app.router,
-            admin,
-            listener,
-            admin_listener,
-            readiness,
-            &config,
-            async {
-                let _ = stopped.await;
-            },
-        )
-        .await
-    });
+    let app = spawn(db.clone()).await;
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let readyz = format!("{}/readyz", app.admin_url);
     assert_eq!(status_of(&readyz).await, Some(200));
 
     // Start a request and send only half its body: it is now in flight.
@@ -57,7 +39,7 @@ async fn shutdown_drains_in_flight_requests_after_readiness_turns_503(db: PgPool
     })
     .to_string();
     let (first, rest) = body.split_at(body.len() / 2);
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
     let head = format!(
         "POST /v1/products HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -66,9 +48,21 @@ async fn shutdown_drains_in_flight_requests_after_readiness_turns_503(db: PgPool
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(first.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The service counts it in flight once its head is parsed (bounded wait).
+    let mut in_flight = false;
+    for _ in 0..500 {
+        if gauge(&app.metrics().await, "http_server_requests_in_flight") == Some(1) {
+            in_flight = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(in_flight, "the half-sent request is in flight");
 
-    stop.send(()).unwrap();
+    let stopping = tokio::spawn({
+        let app = app.clone();
+        async move { app.shutdown().await }
+    });
     // Readiness reports 503 while the request is still open (bounded wait).
     let mut saw_503 = false;
     for _ in 0..100 {
@@ -80,7 +74,7 @@ async fn shutdown_drains_in_flight_requests_after_readiness_turns_503(db: PgPool
     }
     assert!(saw_503, "readiness must turn 503 once shutdown begins");
     assert!(
-        !server.is_finished(),
+        !stopping.is_finished(),
         "the server waits for the request in flight"
     );
 
@@ -92,18 +86,18 @@ async fn shutdown_drains_in_flight_requests_after_readiness_turns_503(db: PgPool
         "in-flight request answered: {answer}"
     );
 
-    tokio::time::timeout(Duration::from_secs(30), server)
+    tokio::time::timeout(Duration::from_secs(30), stopping)
         .await
         .expect("server stops once drained")
         .unwrap()
-        .unwrap();
+        .expect("serving ended without an error");
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products WHERE name = 'Drained'")
         .fetch_one(&db)
         .await
         .unwrap();
     assert_eq!(count, 1);
     assert!(
-        TcpStream::connect(addr).await.is_err(),
+        TcpStream::connect(&addr).await.is_err(),
         "the listener is closed"
     );
 }
