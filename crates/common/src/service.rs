@@ -76,6 +76,26 @@ pub trait Service: Sized + 'static {
     }
 }
 
+/// A background task that runs `round` every `period`, the first time one
+/// period after start (not at once: work left from before start already
+/// waited its TTL or lease, far longer than a period, and a test that starts
+/// the service knows no round runs behind its back until then). A round
+/// that overruns delays the next one instead of bunching them up.
+pub fn every<F, Fut>(period: Duration, mut round: F) -> Task
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Box::pin(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            round().await;
+        }
+    })
+}
+
 /// A service's own settings, read from the environment. `http` is the
 /// platform's already-read HTTP settings, for checks that relate the two.
 pub trait Settings: Clone + Debug + Send + Sync + Sized + 'static {

@@ -45,8 +45,6 @@ impl Service for Cart {
             db: platform.db.clone(),
             auth: platform.auth.clone(),
             settings,
-            http: platform.http.clone(),
-            metrics: platform.metrics.clone(),
         })
     }
 

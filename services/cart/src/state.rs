@@ -3,8 +3,6 @@
 use axum::extract::FromRef;
 use shop_api::ProductClient;
 use shop_common::auth::Auth;
-use shop_common::metrics::Metrics;
-use shop_common::server::HttpConfig;
 use sqlx::PgPool;
 
 use crate::config::Settings;
@@ -16,8 +14,6 @@ pub struct AppState {
     pub db: PgPool,
     pub auth: Auth,
     pub settings: Settings,
-    pub http: HttpConfig,
-    pub metrics: Metrics,
     pub business: CartMetrics,
     /// The product service, through the resilient client, with the service
     /// credential.

@@ -51,8 +51,6 @@ impl Service for Order {
             db: platform.db.clone(),
             auth: platform.auth.clone(),
             settings,
-            http: platform.http.clone(),
-            metrics: platform.metrics.clone(),
         })
     }
 
@@ -63,6 +61,6 @@ impl Service for Order {
     fn tasks(state: &AppState) -> Vec<Task> {
         // Every recovery step is idempotent, so stopping mid-way is safe:
         // the next worker (after a restart, or another replica) repeats it.
-        vec![Box::pin(recovery::run(state.clone()))]
+        vec![recovery::task(state.clone())]
     }
 }

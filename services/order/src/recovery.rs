@@ -11,6 +11,8 @@
 
 use std::time::Duration;
 
+use shop_common::service::{Task, every};
+
 use crate::db::orders as db;
 use crate::saga::{self, Resolution};
 use crate::state::AppState;
@@ -27,27 +29,26 @@ const _: () = assert!(
     "the work must end inside the lease"
 );
 
-/// Runs forever, every `recovery_interval`, the first time one interval
-/// after start.
-pub async fn run(state: AppState) {
-    // The first round comes one period after start, not at once. That costs
-    // little (work left from before start already waited its TTL or
-    // RECOVERY_AFTER_MS, both far longer than a period), and a test that
-    // starts the service knows no round runs behind its back until then.
-    let period = state.settings.recovery_interval;
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = round(&state).await {
-            tracing::warn!(error = %e, "recovery round failed; retrying next tick");
-        }
-        match db::forget_keys(&state.db, state.settings.idempotency_key_ttl, 500).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(orders = n, "forgot expired idempotency keys"),
-            Err(e) => {
-                tracing::warn!(error = %e, "forgetting expired keys failed; retrying next tick")
-            }
+/// The worker: a [`tick`] every `recovery_interval` (see
+/// `shop_common::service::every` for when the first one runs).
+pub fn task(state: AppState) -> Task {
+    every(state.settings.recovery_interval, move || {
+        let state = state.clone();
+        async move { tick(&state).await }
+    })
+}
+
+/// One tick: a recovery round, then forgetting keys past their retention.
+/// Errors are logged; the next tick tries again.
+pub async fn tick(state: &AppState) {
+    if let Err(e) = round(state).await {
+        tracing::warn!(error = %e, "recovery round failed; retrying next tick");
+    }
+    match db::forget_keys(&state.db, state.settings.idempotency_key_ttl, 500).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(orders = n, "forgot expired idempotency keys"),
+        Err(e) => {
+            tracing::warn!(error = %e, "forgetting expired keys failed; retrying next tick")
         }
     }
 }

@@ -42,8 +42,6 @@ impl Service for Product {
             db: platform.db.clone(),
             auth: platform.auth.clone(),
             settings,
-            http: platform.http.clone(),
-            metrics: platform.metrics.clone(),
         })
     }
 
@@ -54,6 +52,6 @@ impl Service for Product {
     fn tasks(state: &AppState) -> Vec<Task> {
         // A sweep runs in one transaction per reservation, so stopping it
         // mid-way rolls back cleanly.
-        vec![Box::pin(sweeper::run(state.clone()))]
+        vec![sweeper::task(state.clone())]
     }
 }

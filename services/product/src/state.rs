@@ -2,8 +2,6 @@
 
 use axum::extract::FromRef;
 use shop_common::auth::Auth;
-use shop_common::metrics::Metrics;
-use shop_common::server::HttpConfig;
 use sqlx::PgPool;
 
 use crate::config::Settings;
@@ -15,7 +13,5 @@ pub struct AppState {
     pub db: PgPool,
     pub auth: Auth,
     pub settings: Settings,
-    pub http: HttpConfig,
-    pub metrics: Metrics,
     pub business: ProductMetrics,
 }

@@ -5,29 +5,29 @@
 //! the row under a `SKIP LOCKED` lock, so sweepers never double-return stock
 //! and never wait on each other or on a commit in progress.
 
+use shop_common::service::{Task, every};
+
 use crate::db::reservations;
 use crate::state::AppState;
 
 /// Reservations expired per database round.
 const BATCH: i64 = 100;
 
-/// Sweeps forever, every `sweep_interval`, the first time one interval
-/// after start.
-pub async fn run(state: AppState) {
-    // The first round comes one period after start, not at once. That costs
-    // little (work left from before start already waited its TTL or
-    // RECOVERY_AFTER_MS, both far longer than a period), and a test that
-    // starts the service knows no round runs behind its back until then.
-    let period = state.settings.sweep_interval;
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match sweep(&state).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "returned stock of expired reservations"),
-            Err(e) => tracing::warn!(error = %e, "reservation sweep failed; retrying next tick"),
-        }
+/// The sweeper: a [`tick`] every `sweep_interval` (see
+/// `shop_common::service::every` for when the first one runs).
+pub fn task(state: AppState) -> Task {
+    every(state.settings.sweep_interval, move || {
+        let state = state.clone();
+        async move { tick(&state).await }
+    })
+}
+
+/// One tick: a sweep, logged; an error waits for the next tick.
+pub async fn tick(state: &AppState) {
+    match sweep(state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(expired = n, "returned stock of expired reservations"),
+        Err(e) => tracing::warn!(error = %e, "reservation sweep failed; retrying next tick"),
     }
 }
 

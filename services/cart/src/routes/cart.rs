@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use shop_api::Problem;
 use shop_api::cart::{Cart, CartItem, SetQuantity};
 use shop_api::product::{ListProducts, Product};
 use shop_common::auth::User;
@@ -81,9 +80,9 @@ async fn fresh_products(state: &AppState, lines: &[Line]) -> Option<HashMap<Uuid
                 ("RemoveCartItem" = (operation_id = "remove_cart_item", parameters(("product_id" = "$request.path.product_id")), description = "Take the product out of the cart again")),
             )
         ),
-        (status = 400, description = "The product id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad quantity, too many lines, other currency, or unknown/archived product", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The product service (or the database) is unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The product id is not a UUID"),
+        (status = 422, description = "Bad quantity, too many lines, other currency, or unknown/archived product"),
+        (status = 503, description = "The product service (or the database) is unavailable"),
     )
 )]
 pub async fn set_quantity(
@@ -122,8 +121,8 @@ pub async fn set_quantity(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed"),
-        (status = 400, description = "The product id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The product is not in the cart", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The product id is not a UUID"),
+        (status = 404, description = "The product is not in the cart"),
     )
 )]
 pub async fn remove(

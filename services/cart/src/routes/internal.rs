@@ -8,7 +8,6 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use shop_api::Problem;
 use shop_api::cart::{CartOwner, RemoveLines, Removed, StoredCart};
 use shop_common::auth::Service;
 use shop_common::json::JsonObject;
@@ -24,7 +23,7 @@ use crate::state::AppState;
     security(("service" = [])),
     responses(
         (status = 200, description = "The cart as stored (no lines for a user without one)", body = StoredCart),
-        (status = 400, description = "`user_id` missing, repeated, or an unknown parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`user_id` missing, repeated, or an unknown parameter"),
     )
 )]
 pub async fn stored(
@@ -47,8 +46,8 @@ pub async fn stored(
     security(("service" = [])),
     responses(
         (status = 200, description = "How many lines went (a line changed since its revision stays)", body = Removed),
-        (status = 400, description = "`user_id` missing, repeated, or an unknown parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field missing, unknown or invalid, or more than 50 lines", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`user_id` missing, repeated, or an unknown parameter"),
+        (status = 422, description = "A field missing, unknown or invalid, or more than 50 lines"),
     )
 )]
 pub async fn remove_lines(

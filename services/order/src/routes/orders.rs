@@ -6,7 +6,6 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use shop_api::Problem;
 use shop_api::order::{Checkout, IDEMPOTENCY_KEY, ListOrders, Order, OrderPage};
 use shop_common::auth::User;
 use shop_common::error::PROBLEM_JSON;
@@ -57,10 +56,10 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
                 ("CancelOrder" = (operation_id = "cancel_order", parameters(("id" = "$response.body#/id")), description = "Cancel the new order")),
             )
         ),
-        (status = 400, description = "Missing or malformed Idempotency-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Out of stock (stored), or this key is still in flight", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Empty cart or unavailable products (stored), key reused with another body, or invalid body", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down: retry with the same key", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Missing or malformed Idempotency-Key"),
+        (status = 409, description = "Out of stock (stored), or this key is still in flight"),
+        (status = 422, description = "Empty cart or unavailable products (stored), key reused with another body, or invalid body"),
+        (status = 503, description = "A dependency is down: retry with the same key"),
     )
 )]
 pub async fn checkout(
@@ -97,8 +96,8 @@ pub async fn checkout(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page", body = OrderPage),
-        (status = 400, description = "An unknown parameter, a repeated one, or a value that does not parse (`limit=x`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A parameter out of range or of the wrong shape (each listed in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown parameter, a repeated one, or a value that does not parse (`limit=x`)"),
+        (status = 422, description = "A parameter out of range or of the wrong shape (each listed in `errors`)"),
     )
 )]
 pub async fn list(
@@ -141,8 +140,8 @@ pub async fn list(
                 ("CancelOrder" = (operation_id = "cancel_order", parameters(("id" = "$request.path.id")), description = "Cancel this order")),
             )
         ),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No order with this id among the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID"),
+        (status = 404, description = "No order with this id among the caller's"),
     )
 )]
 pub async fn get(
@@ -167,9 +166,9 @@ pub async fn get(
                 ("GetOrder" = (operation_id = "get_order", parameters(("id" = "$request.path.id")), description = "Read the cancelled order")),
             )
         ),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No order with this id among the caller's", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Pending or failed orders cannot be cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID"),
+        (status = 404, description = "No order with this id among the caller's"),
+        (status = 409, description = "Pending or failed orders cannot be cancelled"),
     )
 )]
 pub async fn cancel(

@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use shop_api::Problem;
 use shop_api::product::{ListProducts, NewProduct, Product, ProductPage, ProductPatch};
 use shop_common::auth::Admin;
 use shop_common::json::JsonObject;
@@ -31,8 +30,8 @@ fn with_etag(status: StatusCode, product: Product) -> Response {
     params(ListProducts),
     responses(
         (status = 200, description = "One page", body = ProductPage),
-        (status = 400, description = "An unknown parameter, a repeated one, or a value that does not parse (`limit=x`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A parameter out of range or of the wrong shape (each listed in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown parameter, a repeated one, or a value that does not parse (`limit=x`)"),
+        (status = 422, description = "A parameter out of range or of the wrong shape (each listed in `errors`)"),
     )
 )]
 pub async fn list(
@@ -64,8 +63,8 @@ pub async fn list(
                 ("PatchProduct" = (operation_id = "patch_product", parameters(("id" = "$response.body#/id"), ("If-Match" = "$response.header.ETag")), description = "Change the new product, if unchanged since")),
             )
         ),
-        (status = 403, description = "The token lacks the admin role", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field missing, unknown or out of range (each listed in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the admin role"),
+        (status = 422, description = "A field missing, unknown or out of range (each listed in `errors`)"),
     )
 )]
 pub async fn create(
@@ -100,8 +99,8 @@ pub async fn create(
         (status = 304, description = "Unchanged since the ETag in If-None-Match",
             headers(("ETag" = String, description = "The product's version"))
         ),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No product with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID"),
+        (status = 404, description = "No product with this id"),
     )
 )]
 pub async fn get(
@@ -142,11 +141,11 @@ pub async fn get(
                 ("GetProduct" = (operation_id = "get_product", parameters(("id" = "$request.path.id")), description = "Read the changed product")),
             )
         ),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the admin role", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No product with this id", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match did not match the current version", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field unknown or out of range, or a patch that changes nothing", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID"),
+        (status = 403, description = "The token lacks the admin role"),
+        (status = 404, description = "No product with this id"),
+        (status = 412, description = "If-Match did not match the current version"),
+        (status = 422, description = "A field unknown or out of range, or a patch that changes nothing"),
     )
 )]
 pub async fn patch(

@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use shop_api::Problem;
 use shop_api::product::{Reservation, ReservationRequest};
 use shop_common::auth::Service;
 use shop_common::json::JsonObject;
@@ -33,8 +32,8 @@ use crate::state::AppState;
         (status = 200, description = "Replay of an earlier request with this id", body = Reservation,
             headers(("Location" = String, description = "The reservation's URL"))
         ),
-        (status = 409, description = "Out of stock (product_ids lists which), or the id was released before it was reserved", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid lines (a product twice, a quantity out of range), unknown or archived products, or the id reused with other lines", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Out of stock (product_ids lists which), or the id was released before it was reserved"),
+        (status = 422, description = "Invalid lines (a product twice, a quantity out of range), unknown or archived products, or the id reused with other lines"),
     )
 )]
 pub async fn create(
@@ -88,8 +87,8 @@ pub async fn create(
     security(("service" = [])),
     responses(
         (status = 200, description = "The reservation", body = Reservation),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No reservation with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID"),
+        (status = 404, description = "No reservation with this id"),
     )
 )]
 pub async fn get(
@@ -123,9 +122,9 @@ fn transition(outcome: TransitionOutcome) -> Result<Json<Reservation>, Error> {
                 ("ReleaseReservation" = (operation_id = "release_reservation", parameters(("id" = "$request.path.id")), description = "Return the sold stock (an order cancelled)")),
             )
         ),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No reservation with this id", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Released or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID"),
+        (status = 404, description = "No reservation with this id"),
+        (status = 409, description = "Released or expired"),
     )
 )]
 pub async fn commit(
@@ -145,7 +144,7 @@ pub async fn commit(
     security(("service" = [])),
     responses(
         (status = 200, description = "Released now or before. An id never reserved is recorded as released, so a reserve still on its way is refused", body = Reservation),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID"),
     )
 )]
 pub async fn release(
