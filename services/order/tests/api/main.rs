@@ -4,6 +4,7 @@
 
 mod checkout;
 mod crash;
+mod failures;
 mod helpers;
 mod load;
 mod recovery;
