@@ -105,7 +105,7 @@ pub async fn reserve(
          VALUES ($1, 'held', now() + make_interval(secs => $2)) \
          ON CONFLICT (id) DO NOTHING",
     )
-    .bind(req.id)
+    .bind(req.id())
     .bind(ttl.as_secs_f64())
     .execute(&mut *tx)
     .await?
@@ -114,7 +114,7 @@ pub async fn reserve(
     if !claimed {
         tx.rollback().await?;
         let mut conn = db.acquire().await?;
-        return Ok(match get(&mut conn, req.id).await? {
+        return Ok(match get(&mut conn, req.id()).await? {
             Some(existing) if req.same_lines_as(&existing.lines) => {
                 ReserveOutcome::Replayed(existing)
             }
@@ -140,7 +140,7 @@ pub async fn reserve(
     .await?;
     let mut unavailable = Vec::new();
     let mut short = Vec::new();
-    for line in &req.lines {
+    for line in req.lines() {
         match locked.iter().find(|p| p.id == line.product_id) {
             Some(p) if p.archived => unavailable.push(p.id),
             Some(p) if p.stock < line.quantity => short.push(p.id),
@@ -175,14 +175,14 @@ pub async fn reserve(
         "INSERT INTO reservation_lines (reservation_id, product_id, quantity, unit_price_amount, currency) \
          SELECT $1, * FROM unnest($2::uuid[], $3::int4[], $4::int8[], $5::text[])",
     )
-    .bind(req.id)
+    .bind(req.id())
     .bind(&ids)
     .bind(&quantities)
     .bind(&prices)
     .bind(&currencies)
     .execute(&mut *tx)
     .await?;
-    let created = get(&mut tx, req.id)
+    let created = get(&mut tx, req.id())
         .await?
         .expect("inserted in this transaction");
     tx.commit().await?;
