@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::db::lines as db;
-use crate::domain::cart::{self, Line};
+use crate::domain::cart::{self, Line, Quantity};
 use crate::error::Error;
 
 /// Read the cart, with prices refreshed from the catalog when it answers
@@ -92,7 +92,7 @@ pub async fn set_quantity(
     Path(product_id): Path<Uuid>,
     JsonObject(body): JsonObject<SetQuantity>,
 ) -> Result<Json<CartItem>, Error> {
-    cart::validate_quantity(body.quantity)?;
+    let quantity = Quantity::parse(body.quantity)?;
     let product = match state.product.get(product_id).await {
         Ok(p) => p.body,
         Err(e) if e.problem().and_then(|p| p.kind()) == Some(shop_api::ProblemType::NotFound) => {
@@ -105,7 +105,7 @@ pub async fn set_quantity(
     if product.archived {
         return Err(Error::ProductUnavailable(product_id));
     }
-    let line = db::set_quantity(&state.db, &user.id, &product, body.quantity, |existing| {
+    let line = db::set_quantity(&state.db, &user.id, &product, quantity, |existing| {
         cart::check_addition(existing, &product)
     })
     .await??;
