@@ -20,7 +20,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use opentelemetry_http::HeaderInjector;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    register_histogram_vec_with_registry, register_int_counter_vec_with_registry,
+    register_int_gauge_vec_with_registry,
+};
 use reqwest::Response;
 use shop_api::client::BoxFuture;
 use shop_api::{ClientError, Idempotency, Transport};
@@ -222,15 +226,16 @@ pub struct ClientMetrics {
 impl ClientMetrics {
     /// Creates and registers the client metrics.
     pub fn register(registry: &Registry) -> Self {
-        let requests = IntCounterVec::new(
+        let requests = register_int_counter_vec_with_registry!(
             Opts::new(
                 "http_client_requests_total",
                 "Calls to other services by peer, method and outcome (status code, error, circuit_open).",
             ),
             &["peer", "method", "outcome"],
+            registry
         )
-        .expect("valid metric");
-        let duration = HistogramVec::new(
+        .expect("metric registered once");
+        let duration = register_histogram_vec_with_registry!(
             HistogramOpts::new(
                 "http_client_request_duration_seconds",
                 "Duration of one call, retries included.",
@@ -239,29 +244,24 @@ impl ClientMetrics {
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ]),
             &["peer", "method"],
+            registry
         )
-        .expect("valid metric");
-        let retries = IntCounterVec::new(
+        .expect("metric registered once");
+        let retries = register_int_counter_vec_with_registry!(
             Opts::new("http_client_retries_total", "Retried attempts by peer."),
             &["peer"],
+            registry
         )
-        .expect("valid metric");
-        let breaker = IntGaugeVec::new(
+        .expect("metric registered once");
+        let breaker = register_int_gauge_vec_with_registry!(
             Opts::new(
                 "http_client_circuit_state",
                 "Circuit breaker per peer: 0 closed, 1 open, 2 half-open.",
             ),
             &["peer"],
+            registry
         )
-        .expect("valid metric");
-        for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(duration.clone()),
-            Box::new(retries.clone()),
-            Box::new(breaker.clone()),
-        ] {
-            registry.register(c).expect("registered once");
-        }
+        .expect("metric registered once");
         Self {
             requests,
             duration,
@@ -496,6 +496,45 @@ impl Transport for Peer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_metric_names_help_and_labels_stay_as_published() {
+        let registry = Registry::new();
+        let m = ClientMetrics::register(&registry);
+        m.requests
+            .with_label_values(&["product", "GET", "200"])
+            .inc();
+        m.duration
+            .with_label_values(&["product", "GET"])
+            .observe(0.01);
+        m.retries.with_label_values(&["product"]).inc();
+        m.breaker.with_label_values(&["product"]).set(0);
+        let mut text = Vec::new();
+        prometheus::Encoder::encode(
+            &prometheus::TextEncoder::new(),
+            &registry.gather(),
+            &mut text,
+        )
+        .unwrap();
+        let shape = crate::metrics::tests::exposition_shape(&String::from_utf8(text).unwrap());
+        assert_eq!(
+            shape,
+            [
+                "# HELP http_client_circuit_state Circuit breaker per peer: 0 closed, 1 open, 2 half-open.",
+                "# TYPE http_client_circuit_state gauge",
+                r#"http_client_circuit_state{peer="product"}"#,
+                "# HELP http_client_request_duration_seconds Duration of one call, retries included.",
+                "# TYPE http_client_request_duration_seconds histogram",
+                r#"http_client_request_duration_seconds_count{method="GET",peer="product"}"#,
+                "# HELP http_client_requests_total Calls to other services by peer, method and outcome (status code, error, circuit_open).",
+                "# TYPE http_client_requests_total counter",
+                r#"http_client_requests_total{method="GET",outcome="200",peer="product"}"#,
+                "# HELP http_client_retries_total Retried attempts by peer.",
+                "# TYPE http_client_retries_total counter",
+                r#"http_client_retries_total{peer="product"}"#,
+            ]
+        );
+    }
 
     #[test]
     fn breaker_opens_after_threshold_and_half_opens_after_cooldown() {
