@@ -15,6 +15,39 @@
 //!
 //! It implements [`shop_api::Transport`], so the typed clients of
 //! `shop_api` run on it unchanged.
+//!
+//! # Why the retry loop and the breaker are written here
+//!
+//! Retry and circuit-breaker crates exist (tower's `retry` and `limit`
+//! layers, `backoff`, `failsafe` and the like), and this module keeps its
+//! own on purpose, because the callers need answers none of them gives:
+//!
+//! - **A call that never reached the peer is known not to have happened.**
+//!   The loop tracks, across all attempts, whether any of them may have
+//!   been delivered: only a connect error proves one was not, while a
+//!   timeout or a reset after connecting may have been acted on. Only when
+//!   none was delivered does the call end as `Unreachable` or
+//!   `CircuitOpen` (`ClientError::never_reached_peer`), and the checkout
+//!   saga relies on it: a reservation that never reached product cannot
+//!   exist, so the checkout ends at once and a retry starts afresh, while
+//!   one that may have landed must be released first. Calling a failure
+//!   "never sent" when it was sent would leave stock held for nobody. A
+//!   generic retry policy sees the last error, not the history of the call.
+//! - **The answer is the last attempt's.** When the breaker opens or the
+//!   deadline passes mid-call, the caller gets what the previous attempt
+//!   got (a 503 from the peer says more than "circuit open").
+//! - **One deadline bounds the whole call**, waits included, and each
+//!   attempt is capped by both the per-try timeout and what remains of it.
+//! - **The breaker's probe cannot be lost.** A half-open breaker lets
+//!   exactly one call through, and a probe whose caller gave up (its
+//!   future dropped) counts as a failure, so the breaker never stays
+//!   half-open with nobody left to decide; and every change shows in the
+//!   `http_client_circuit_state` gauge.
+//! - **Metrics per peer** count each attempt by outcome and each retry.
+//!
+//! Each of these is a few lines beside the others, tested below and in
+//! `tests/http_client.rs`; wiring them into a generic layer would cost more
+//! code than it saves.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
