@@ -1,10 +1,17 @@
-//! Catalog rules: what a valid product is, ETags and list queries.
+//! Catalog rules: what a valid product, change and list query are, and
+//! how ETags compare. Wire types go in, checked types come out, and
+//! `db::products` takes nothing else. ETags and their comparisons are the
+//! `headers` crate's (RFC 9110), which the routes' `TypedHeader`
+//! extractors fill.
 
+use headers::{ETag, IfMatch, IfNoneMatch};
 use shop_api::FieldError;
 use shop_api::Money;
 use shop_api::product::{ListProducts, MAX_PAGE_LIMIT, NewProduct, ProductPatch};
 use shop_common::pagination::{decode_cursor, page_limit};
 use uuid::Uuid;
+
+use super::checked;
 
 /// Largest stock one product may carry.
 pub const MAX_STOCK: i32 = 1_000_000;
@@ -71,101 +78,186 @@ fn check_stock(stock: i32, errors: &mut Vec<FieldError>) {
     }
 }
 
-/// Every rule a new product breaks.
-pub fn validate_new(p: &NewProduct) -> Result<(), Vec<FieldError>> {
-    let mut errors = Vec::new();
-    check_name(&p.name, &mut errors);
-    check_description(&p.description, &mut errors);
-    check_category(&p.category, &mut errors);
-    check_price(&p.price, &mut errors);
-    check_stock(p.stock, &mut errors);
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
+/// A new product that keeps every catalog rule. Only [`Self::parse`] makes
+/// one, so `db::products::insert` can never store a product that breaks
+/// them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidNewProduct {
+    name: String,
+    description: String,
+    category: String,
+    price: Money,
+    stock: i32,
+}
+
+impl ValidNewProduct {
+    /// Checks `POST /v1/products`'s body, naming every rule it breaks.
+    pub fn parse(p: NewProduct) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        check_name(&p.name, &mut errors);
+        check_description(&p.description, &mut errors);
+        check_category(&p.category, &mut errors);
+        check_price(&p.price, &mut errors);
+        check_stock(p.stock, &mut errors);
+        checked(
+            Self {
+                name: p.name,
+                description: p.description,
+                category: p.category,
+                price: p.price,
+                stock: p.stock,
+            },
+            errors,
+        )
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    pub fn category(&self) -> &str {
+        &self.category
+    }
+
+    pub fn price(&self) -> &Money {
+        &self.price
+    }
+
+    pub fn stock(&self) -> i32 {
+        self.stock
     }
 }
 
-/// Every rule a patch breaks; an empty patch is refused too, since it is
-/// almost certainly a client bug.
-pub fn validate_patch(p: &ProductPatch) -> Result<(), Vec<FieldError>> {
-    let mut errors = Vec::new();
-    if p == &ProductPatch::default() {
-        errors.push(field("", "the patch changes nothing"));
+/// A change to a product that keeps every catalog rule and changes at
+/// least one field. Only [`Self::parse`] makes one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidPatch {
+    name: Option<String>,
+    description: Option<String>,
+    category: Option<String>,
+    price: Option<Money>,
+    stock: Option<i32>,
+    archived: Option<bool>,
+}
+
+impl ValidPatch {
+    /// Checks `PATCH /v1/products/{id}`'s body, naming every rule it
+    /// breaks. An empty patch is refused too, since it is almost certainly
+    /// a client bug.
+    pub fn parse(p: ProductPatch) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if p == ProductPatch::default() {
+            errors.push(field("", "the patch changes nothing"));
+        }
+        if let Some(name) = &p.name {
+            check_name(name, &mut errors);
+        }
+        if let Some(description) = &p.description {
+            check_description(description, &mut errors);
+        }
+        if let Some(category) = &p.category {
+            check_category(category, &mut errors);
+        }
+        if let Some(price) = &p.price {
+            check_price(price, &mut errors);
+        }
+        if let Some(stock) = p.stock {
+            check_stock(stock, &mut errors);
+        }
+        checked(
+            Self {
+                name: p.name,
+                description: p.description,
+                category: p.category,
+                price: p.price,
+                stock: p.stock,
+                archived: p.archived,
+            },
+            errors,
+        )
     }
-    if let Some(name) = &p.name {
-        check_name(name, &mut errors);
+
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
-    if let Some(description) = &p.description {
-        check_description(description, &mut errors);
+
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
     }
-    if let Some(category) = &p.category {
-        check_category(category, &mut errors);
+
+    pub fn category(&self) -> Option<&str> {
+        self.category.as_deref()
     }
-    if let Some(price) = &p.price {
-        check_price(price, &mut errors);
+
+    pub fn price(&self) -> Option<&Money> {
+        self.price.as_ref()
     }
-    if let Some(stock) = p.stock {
-        check_stock(stock, &mut errors);
+
+    pub fn stock(&self) -> Option<i32> {
+        self.stock
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
+
+    pub fn archived(&self) -> Option<bool> {
+        self.archived
     }
 }
 
-/// The strong ETag of a product version.
-pub fn etag(version: i64) -> String {
+/// The strong ETag of a product version: the version number, quoted.
+pub fn etag(version: i64) -> ETag {
     format!("\"{version}\"")
-}
-
-/// Parses one entity tag, weak or strong, into the version it names.
-fn version_of(tag: &str) -> Option<i64> {
-    let tag = tag.trim();
-    let tag = tag.strip_prefix("W/").unwrap_or(tag);
-    tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+        .parse()
+        .expect("a quoted number is a valid entity tag")
 }
 
 /// `If-None-Match`: true when the client's copy is current (answer 304).
-/// Weak comparison, as RFC 9110 prescribes for this header.
-pub fn none_match_hits(header: &str, version: i64) -> bool {
-    header.trim() == "*" || header.split(',').any(|t| version_of(t) == Some(version))
+/// Weak comparison, as RFC 9110 prescribes for this header, and `*`
+/// matches any version. Tags that do not parse match nothing.
+pub fn not_modified(if_none_match: &IfNoneMatch, version: i64) -> bool {
+    !if_none_match.precondition_passes(&etag(version))
 }
 
-/// What an `If-Match` header asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IfMatch {
-    /// `*`: any current version.
+/// What a change asks of the product's current version (`If-Match`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Precondition {
+    /// No `If-Match`, or `If-Match: *`: whichever version is current.
     Any,
-    /// Exactly this version (strong comparison).
-    Version(i64),
-    /// Nothing we ever issued: it can never match.
-    Never,
+    /// Only a current version whose ETag the header lists, by strong
+    /// comparison (RFC 9110): a weak tag, or one we never issued, never
+    /// matches.
+    IfMatch(IfMatch),
 }
 
-/// Parses `If-Match`. Weak tags never match (RFC 9110 strong comparison).
-pub fn parse_if_match(header: &str) -> IfMatch {
-    let header = header.trim();
-    if header == "*" {
-        return IfMatch::Any;
+impl Precondition {
+    /// The precondition of a request with this `If-Match`, if any.
+    pub fn parse(if_match: Option<IfMatch>) -> Self {
+        match if_match {
+            Some(m) if !m.is_any() => Self::IfMatch(m),
+            _ => Self::Any,
+        }
     }
-    let strong = |t: &str| !t.trim().starts_with("W/");
-    match header.split(',').find(|t| strong(t)).and_then(version_of) {
-        Some(v) => IfMatch::Version(v),
-        None => IfMatch::Never,
+
+    /// True when a change may apply to `version`.
+    pub fn allows(&self, version: i64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::IfMatch(m) => m.precondition_passes(&etag(version)),
+        }
     }
 }
 
-/// A validated list query.
+/// A list query that keeps every rule, ready for SQL. Only
+/// [`Self::parse`] makes one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListQuery {
-    pub category: Option<String>,
-    /// A LIKE pattern (already escaped) matching the name anywhere.
-    pub name_pattern: Option<String>,
-    pub ids: Option<Vec<Uuid>>,
-    pub after: Option<Uuid>,
-    pub limit: u32,
+    category: Option<String>,
+    name_pattern: Option<String>,
+    ids: Option<Vec<Uuid>>,
+    after: Option<Uuid>,
+    limit: u32,
 }
 
 /// Escapes LIKE wildcards so `q` matches literally.
@@ -182,67 +274,94 @@ pub fn like_pattern(q: &str) -> String {
     out
 }
 
-/// Validates list parameters.
-pub fn list_query(q: &ListProducts) -> Result<ListQuery, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let limit = page_limit(q.limit).unwrap_or_else(|e| {
-        errors.push(e);
-        MAX_PAGE_LIMIT
-    });
-    if let Some(category) = &q.category {
-        check_category(category, &mut errors);
-    }
-    let name_pattern = match q.q.as_deref().map(str::trim) {
-        Some(text) if text.chars().count() > 100 => {
-            errors.push(field("q", "must be at most 100 characters"));
-            None
+impl ListQuery {
+    /// Checks `GET /v1/products`'s parameters, naming every one that
+    /// breaks a rule.
+    pub fn parse(q: ListProducts) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let limit = page_limit(q.limit).unwrap_or_else(|e| {
+            errors.push(e);
+            MAX_PAGE_LIMIT
+        });
+        if let Some(category) = &q.category {
+            check_category(category, &mut errors);
         }
-        Some("") | None => None,
-        Some(text) => Some(like_pattern(text)),
-    };
-    let ids = match &q.ids {
-        None => None,
-        Some(raw) => {
-            let parsed: Result<Vec<Uuid>, _> = raw
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| s.trim().parse::<Uuid>())
-                .collect();
-            match parsed {
-                Ok(ids) if ids.is_empty() => {
-                    errors.push(field("ids", "must name at least one id"));
-                    None
-                }
-                Ok(ids) if ids.len() > MAX_PAGE_LIMIT as usize => {
-                    errors.push(field("ids", format!("at most {MAX_PAGE_LIMIT} ids")));
-                    None
-                }
-                Ok(ids) => Some(ids),
-                Err(_) => {
-                    errors.push(field("ids", "must be comma-separated UUIDs"));
-                    None
+        let name_pattern = match q.q.as_deref().map(str::trim) {
+            Some(text) if text.chars().count() > 100 => {
+                errors.push(field("q", "must be at most 100 characters"));
+                None
+            }
+            Some("") | None => None,
+            Some(text) => Some(like_pattern(text)),
+        };
+        let ids = match &q.ids {
+            None => None,
+            Some(raw) => {
+                let parsed: Result<Vec<Uuid>, _> = raw
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| s.trim().parse::<Uuid>())
+                    .collect();
+                match parsed {
+                    Ok(ids) if ids.is_empty() => {
+                        errors.push(field("ids", "must name at least one id"));
+                        None
+                    }
+                    Ok(ids) if ids.len() > MAX_PAGE_LIMIT as usize => {
+                        errors.push(field("ids", format!("at most {MAX_PAGE_LIMIT} ids")));
+                        None
+                    }
+                    Ok(ids) => Some(ids),
+                    Err(_) => {
+                        errors.push(field("ids", "must be comma-separated UUIDs"));
+                        None
+                    }
                 }
             }
-        }
-    };
-    let after = match q.cursor.as_deref().map(decode_cursor) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(e)) => {
-            errors.push(e);
-            None
-        }
-    };
-    if errors.is_empty() {
-        Ok(ListQuery {
-            category: q.category.clone(),
-            name_pattern,
-            ids,
-            after,
-            limit,
-        })
-    } else {
-        Err(errors)
+        };
+        let after = match q.cursor.as_deref().map(decode_cursor) {
+            None => None,
+            Some(Ok(id)) => Some(id),
+            Some(Err(e)) => {
+                errors.push(e);
+                None
+            }
+        };
+        checked(
+            Self {
+                category: q.category,
+                name_pattern,
+                ids,
+                after,
+                limit,
+            },
+            errors,
+        )
+    }
+
+    /// Only products of this category.
+    pub fn category(&self) -> Option<&str> {
+        self.category.as_deref()
+    }
+
+    /// A LIKE pattern (already escaped) matching the name anywhere.
+    pub fn name_pattern(&self) -> Option<&str> {
+        self.name_pattern.as_deref()
+    }
+
+    /// Only these products, archived ones included.
+    pub fn ids(&self) -> Option<&[Uuid]> {
+        self.ids.as_deref()
+    }
+
+    /// Only products after this id (the cursor).
+    pub fn after(&self) -> Option<Uuid> {
+        self.after
+    }
+
+    /// Page size, 1 to [`MAX_PAGE_LIMIT`].
+    pub fn limit(&self) -> u32 {
+        self.limit
     }
 }
 
@@ -261,8 +380,13 @@ mod tests {
     }
 
     #[test]
-    fn accepts_a_valid_product() {
-        assert_eq!(validate_new(&new_product()), Ok(()));
+    fn accepts_a_valid_product_and_keeps_its_fields() {
+        let valid = ValidNewProduct::parse(new_product()).unwrap();
+        assert_eq!(valid.name(), "Kettle");
+        assert_eq!(valid.description(), "");
+        assert_eq!(valid.category(), "kitchen");
+        assert_eq!(valid.price(), &Money::new(2499, "EUR"));
+        assert_eq!(valid.stock(), 3);
     }
 
     #[test]
@@ -274,7 +398,7 @@ mod tests {
             stock: -1,
             ..new_product()
         };
-        let fields: Vec<_> = validate_new(&p)
+        let fields: Vec<_> = ValidNewProduct::parse(p)
             .unwrap_err()
             .into_iter()
             .map(|e| e.field)
@@ -293,26 +417,85 @@ mod tests {
 
     #[test]
     fn empty_patch_is_refused() {
-        assert!(validate_patch(&ProductPatch::default()).is_err());
+        assert_eq!(
+            ValidPatch::parse(ProductPatch::default()).unwrap_err()[0].field,
+            ""
+        );
         let p = ProductPatch {
             archived: Some(true),
             ..Default::default()
         };
-        assert!(validate_patch(&p).is_ok());
+        let valid = ValidPatch::parse(p).unwrap();
+        assert_eq!(valid.archived(), Some(true));
+        assert_eq!(valid.name(), None);
     }
 
     #[test]
-    fn etags_compare_as_rfc_9110_says() {
-        assert_eq!(etag(7), "\"7\"");
-        assert!(none_match_hits("\"7\"", 7));
-        assert!(none_match_hits("W/\"7\"", 7));
-        assert!(none_match_hits("\"1\", \"7\"", 7));
-        assert!(none_match_hits("*", 7));
-        assert!(!none_match_hits("\"8\"", 7));
-        assert_eq!(parse_if_match("\"7\""), IfMatch::Version(7));
-        assert_eq!(parse_if_match("*"), IfMatch::Any);
-        assert_eq!(parse_if_match("W/\"7\""), IfMatch::Never);
-        assert_eq!(parse_if_match("garbage"), IfMatch::Never);
+    fn a_patch_names_every_bad_field_it_carries() {
+        let p = ProductPatch {
+            name: Some(" padded ".into()),
+            description: Some("x".repeat(2001)),
+            price: Some(Money::new(MAX_PRICE + 1, "EUR")),
+            stock: Some(MAX_STOCK),
+            ..Default::default()
+        };
+        let fields: Vec<_> = ValidPatch::parse(p)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["name", "description", "price.amount"]);
+        let p = ProductPatch {
+            category: Some("garden".into()),
+            price: Some(Money::new(MAX_PRICE, "USD")),
+            ..Default::default()
+        };
+        let valid = ValidPatch::parse(p).unwrap();
+        assert_eq!(valid.category(), Some("garden"));
+        assert_eq!(valid.price(), Some(&Money::new(MAX_PRICE, "USD")));
+        assert_eq!(valid.stock(), None);
+    }
+
+    /// A header as a client sends it, decoded as the `TypedHeader`
+    /// extractor decodes it.
+    fn header<H: headers::Header>(value: &'static str) -> H {
+        let value = headers::HeaderValue::from_static(value);
+        H::decode(&mut std::iter::once(&value)).expect("decodes")
+    }
+
+    #[test]
+    fn etags_are_quoted_versions() {
+        assert_eq!(etag(7), "\"7\"".parse::<ETag>().unwrap());
+        assert!(!etag(7).is_weak());
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        let hits = |value| not_modified(&header::<IfNoneMatch>(value), 7);
+        assert!(hits("\"7\""));
+        assert!(hits("W/\"7\""));
+        assert!(hits("\"1\", \"7\""));
+        assert!(hits("*"));
+        assert!(!hits("\"8\""));
+        assert!(!hits("\"07\""), "tags are opaque, not numbers");
+        assert!(!hits("garbage"));
+    }
+
+    #[test]
+    fn if_match_compares_strongly() {
+        let allows = |value| Precondition::parse(Some(header::<IfMatch>(value))).allows(7);
+        assert!(allows("\"7\""));
+        assert!(allows("\"1\", \"7\""), "any member of the list");
+        assert!(allows("*"));
+        assert!(!allows("W/\"7\""));
+        assert!(!allows("\"8\""));
+        assert!(!allows("\"07\""));
+        assert!(!allows("garbage"));
+        assert_eq!(Precondition::parse(None), Precondition::Any);
+        assert_eq!(
+            Precondition::parse(Some(header::<IfMatch>("*"))),
+            Precondition::Any
+        );
     }
 
     #[test]
@@ -322,12 +505,12 @@ mod tests {
             cursor: Some(shop_common::pagination::encode_cursor(id)),
             ..Default::default()
         };
-        assert_eq!(list_query(&q).unwrap().after, Some(id));
+        assert_eq!(ListQuery::parse(q).unwrap().after(), Some(id));
         let bad = ListProducts {
             cursor: Some("not-a-cursor!".into()),
             ..Default::default()
         };
-        assert_eq!(list_query(&bad).unwrap_err()[0].field, "cursor");
+        assert_eq!(ListQuery::parse(bad).unwrap_err()[0].field, "cursor");
     }
 
     #[test]
@@ -336,10 +519,13 @@ mod tests {
             limit: Some(limit),
             ..Default::default()
         };
-        assert!(list_query(&q(0)).is_err());
-        assert!(list_query(&q(101)).is_err());
-        assert_eq!(list_query(&q(100)).unwrap().limit, 100);
-        assert_eq!(list_query(&ListProducts::default()).unwrap().limit, 20);
+        assert!(ListQuery::parse(q(0)).is_err());
+        assert!(ListQuery::parse(q(101)).is_err());
+        assert_eq!(ListQuery::parse(q(100)).unwrap().limit(), 100);
+        assert_eq!(
+            ListQuery::parse(ListProducts::default()).unwrap().limit(),
+            20
+        );
         let many = (0..101)
             .map(|_| Uuid::now_v7().to_string())
             .collect::<Vec<_>>()
@@ -348,7 +534,40 @@ mod tests {
             ids: Some(many),
             ..Default::default()
         };
-        assert_eq!(list_query(&ids).unwrap_err()[0].field, "ids");
+        assert_eq!(ListQuery::parse(ids).unwrap_err()[0].field, "ids");
+    }
+
+    #[test]
+    fn list_filters_are_kept_ready_for_sql() {
+        let id = Uuid::now_v7();
+        let q = ListQuery::parse(ListProducts {
+            category: Some("kitchen".into()),
+            q: Some("  50%  ".into()),
+            ids: Some(format!(" {id} ,")),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(q.category(), Some("kitchen"));
+        assert_eq!(q.name_pattern(), Some("%50\\%%"));
+        assert_eq!(q.ids(), Some(&[id][..]));
+        assert_eq!(q.after(), None);
+        let blank = ListQuery::parse(ListProducts {
+            q: Some("   ".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(blank.name_pattern(), None, "a blank search is no filter");
+        let fields: Vec<_> = ListQuery::parse(ListProducts {
+            category: Some("Kitchen".into()),
+            q: Some("q".repeat(101)),
+            ids: Some(",".into()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .into_iter()
+        .map(|e| e.field)
+        .collect();
+        assert_eq!(fields, ["category", "q", "ids"]);
     }
 
     #[test]
