@@ -1,5 +1,5 @@
 //! Cart rules: valid quantities and removals (checked types, parsed once
-//! from the wire and the only thing `db::lines` takes), line limits, single
+//! from the wire and the only thing `db::cart_lines` takes), line limits, single
 //! currency, and how a cart is priced from stored lines and (when
 //! reachable) the catalog.
 

@@ -12,7 +12,7 @@ use shop_common::auth::User;
 use shop_common::json::JsonObject;
 use uuid::Uuid;
 
-use crate::db::lines as db;
+use crate::db::cart_lines as db;
 use crate::domain::cart::{self, Line, Quantity};
 use crate::error::{CartError, Error};
 use crate::state::AppState;

@@ -12,7 +12,7 @@ use shop_api::cart::{CartOwner, RemoveLines, Removed, StoredCart};
 use shop_common::auth::Service;
 use shop_common::json::JsonObject;
 
-use crate::db::lines as db;
+use crate::db::cart_lines as db;
 use crate::domain::cart::Removal;
 use crate::error::Error;
 use crate::state::AppState;

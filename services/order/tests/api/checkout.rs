@@ -352,3 +352,48 @@ async fn list_parameters_are_validated(db: PgPool) {
     let resp = list("limit=100").await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 }
+
+#[sqlx::test]
+async fn stored_answers_replay_with_their_content_type_and_the_first_request_id(db: PgPool) {
+    let shop = Shop::start(db, false).await;
+    let p = shop.new_product(1, 100).await;
+    shop.cart_of("alice").set_quantity(p, 1).await.unwrap();
+    shop.cart_of("bob").set_quantity(p, 1).await.unwrap();
+
+    let request_id = |h: &reqwest::header::HeaderMap| {
+        h.get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .expect("x-request-id")
+    };
+    let content_type = |h: &reqwest::header::HeaderMap| {
+        h.get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+
+    // A 201, then its replay.
+    let (s1, h1, b1) = shop.checkout_raw("alice", Some("ok"), "{}").await;
+    let (s2, h2, b2) = shop.checkout_raw("alice", Some("ok"), "{}").await;
+    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(b1, b2);
+    for h in [&h1, &h2] {
+        assert_eq!(content_type(h).as_deref(), Some("application/json"));
+        assert!(h.get("location").is_some());
+    }
+    assert_ne!(request_id(&h1), request_id(&h2), "each request its own id");
+
+    // A stored problem (out of stock), then its replay: the body quotes the
+    // first request, byte for byte; the header names the request at hand.
+    let (s1, h1, b1) = shop.checkout_raw("bob", Some("late"), "{}").await;
+    let (s2, h2, b2) = shop.checkout_raw("bob", Some("late"), "{}").await;
+    assert_eq!((s1, s2), (StatusCode::CONFLICT, StatusCode::CONFLICT));
+    assert_eq!(b1, b2);
+    for h in [&h1, &h2] {
+        assert_eq!(content_type(h).as_deref(), Some("application/problem+json"));
+    }
+    assert_eq!(json(&b1)["type"], "urn:shop:problem:out-of-stock");
+    assert_eq!(json(&b1)["request_id"], request_id(&h1));
+    assert_eq!(json(&b2)["request_id"], request_id(&h1));
+    assert_ne!(request_id(&h2), request_id(&h1));
+}

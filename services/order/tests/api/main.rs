@@ -4,6 +4,7 @@
 
 mod checkout;
 mod crash;
+mod docs;
 mod failures;
 mod helpers;
 mod load;

@@ -1,4 +1,4 @@
-//! Catalog queries. Each takes the checked types of `domain::catalog`,
+//! Catalog queries. Each takes the checked types of `domain::product`,
 //! never a wire type, so nothing unchecked reaches a statement.
 
 use chrono::{DateTime, Utc};
@@ -7,7 +7,7 @@ use shop_api::product::Product;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::catalog::{ListQuery, Precondition, ValidNewProduct, ValidPatch};
+use crate::domain::product::{ListQuery, Precondition, ValidNewProduct, ValidPatch};
 
 #[derive(sqlx::FromRow)]
 struct Row {

@@ -5,7 +5,7 @@
 
 use shop_api::FieldError;
 
-pub mod catalog;
+pub mod product;
 pub mod reservation;
 
 /// `value` when no rule was broken, else every broken rule: each parser

@@ -22,7 +22,7 @@ use shop_common::json::JsonObject;
 use uuid::Uuid;
 
 use crate::db::products::{self as db, PatchOutcome};
-use crate::domain::catalog::{self, ListQuery, Precondition, ValidNewProduct, ValidPatch};
+use crate::domain::product::{self, ListQuery, Precondition, ValidNewProduct, ValidPatch};
 use crate::error::{Error, ProductError};
 use crate::state::AppState;
 
@@ -49,7 +49,7 @@ impl<H: Header, S: Send + Sync> FromRequestParts<S> for Conditional<H> {
 }
 
 fn with_etag(status: StatusCode, product: Product) -> Response {
-    let etag = TypedHeader(catalog::etag(product.version));
+    let etag = TypedHeader(product::etag(product.version));
     (status, etag, Json(product)).into_response()
 }
 
@@ -140,9 +140,9 @@ pub async fn get(
     let product = db::get(&state.db, id)
         .await?
         .ok_or(Error::NotFound("product"))?;
-    let fresh = if_none_match.is_some_and(|h| catalog::not_modified(&h, product.version));
+    let fresh = if_none_match.is_some_and(|h| product::not_modified(&h, product.version));
     if fresh {
-        let etag = TypedHeader(catalog::etag(product.version));
+        let etag = TypedHeader(product::etag(product.version));
         return Ok((StatusCode::NOT_MODIFIED, etag).into_response());
     }
     Ok(with_etag(StatusCode::OK, product))

@@ -5,7 +5,7 @@ use shop_api::product::ListProducts;
 use sqlx::PgPool;
 
 use product::db::products::list_sql;
-use product::domain::catalog::ListQuery;
+use product::domain::product::ListQuery;
 
 /// The plan PostgreSQL picks for the list statement of `q`.
 async fn plan(db: &PgPool, q: &ListQuery) -> String {
