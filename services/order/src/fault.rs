@@ -7,6 +7,9 @@
 /// Where in the saga to crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultPoint {
+    /// The cart's lines saved with the pending order, the reserve call not
+    /// yet sent: nothing is held for the order.
+    BeforeReserve,
     /// Stock reserved, not yet committed.
     AfterReserve,
     /// Reservation committed, order not yet confirmed.
@@ -17,13 +20,15 @@ pub enum FaultPoint {
 
 impl FaultPoint {
     /// What a bad `ORDER_FAULT_POINT` is told.
-    pub const EXPECTED: &'static str = "must be after_reserve, after_commit or after_confirm";
+    pub const EXPECTED: &'static str =
+        "must be before_reserve, after_reserve, after_commit or after_confirm";
 }
 
 impl std::str::FromStr for FaultPoint {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "before_reserve" => Ok(Self::BeforeReserve),
             "after_reserve" => Ok(Self::AfterReserve),
             "after_commit" => Ok(Self::AfterCommit),
             "after_confirm" => Ok(Self::AfterConfirm),
@@ -37,5 +42,26 @@ pub fn maybe_crash(configured: Option<FaultPoint>, here: FaultPoint) {
     if configured == Some(here) {
         eprintln!("ORDER_FAULT_POINT {here:?} reached: exiting abruptly (test only)");
         std::process::exit(86);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every point parses from its name, and the message for a bad value
+    /// names them all.
+    #[test]
+    fn every_point_has_a_name_the_error_lists() {
+        for (name, point) in [
+            ("before_reserve", FaultPoint::BeforeReserve),
+            ("after_reserve", FaultPoint::AfterReserve),
+            ("after_commit", FaultPoint::AfterCommit),
+            ("after_confirm", FaultPoint::AfterConfirm),
+        ] {
+            assert_eq!(name.parse::<FaultPoint>(), Ok(point));
+            assert!(FaultPoint::EXPECTED.contains(name), "{name}");
+        }
+        assert_eq!("during_lunch".parse::<FaultPoint>(), Err(()));
     }
 }

@@ -141,6 +141,7 @@ pub async fn drive(
             }
             Action::Reserve(lines) => {
                 db::save_lines(&state.db, order.id, &lines).await?;
+                maybe_crash(state.settings.fault_point, FaultPoint::BeforeReserve);
                 Event::Reserve(reserve(state, order.id, &lines).await)
             }
             Action::Commit => {
