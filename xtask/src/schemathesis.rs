@@ -213,7 +213,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             failed.push((run.name, log, text));
         }
     }
-    drop(stack);
+    // Fuzzed for a while, each service must still stop cleanly.
+    stack.stop()?;
     drop(db);
     for (name, log, text) in &failed {
         println!("\n---- {name} ({}) ----\n{text}", log.display());

@@ -152,6 +152,31 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// Stops every service with SIGTERM, as an orchestrator would, and
+    /// checks each exited 0: a service that cannot shut down cleanly (a
+    /// panic in the drain, a hung listener past its deadline) fails the
+    /// command that ran it, not only its logs.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        for child in &mut self.children {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+        let mut unclean = Vec::new();
+        let children = std::mem::take(&mut self.children);
+        for (i, mut child) in children.into_iter().enumerate() {
+            let status = child.wait()?;
+            if !status.success() {
+                let name = self.endpoints.get(i).map_or("a service", |e| e.name);
+                unclean.push(format!("{name} exited with {status} after SIGTERM"));
+            }
+        }
+        anyhow::ensure!(unclean.is_empty(), "{}", unclean.join("; "));
+        Ok(())
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         for child in &mut self.children {

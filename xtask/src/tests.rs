@@ -56,7 +56,11 @@ pub fn run_tests(extra: &[String]) -> anyhow::Result<()> {
     let stack = Stack::start(&db, stack::free_endpoints(), Logs::Files)?;
     let mut env = stack.e2e_env();
     env.push(("DATABASE_URL".into(), db.admin_url()));
-    run_cargo_tests(&[], extra, &env)
+    let tested = run_cargo_tests(&[], extra, &env);
+    // A failed run is the news; otherwise the services must also stop
+    // cleanly after serving the whole suite.
+    tested?;
+    stack.stop()
 }
 
 /// `cargo xtask e2e`: the end-to-end suite alone. With `--against`, against
@@ -67,5 +71,6 @@ pub fn run_e2e(args: &[String]) -> anyhow::Result<()> {
     }
     let db = DbServer::from_env_or_start()?;
     let stack = Stack::start(&db, stack::free_endpoints(), Logs::Files)?;
-    run_cargo_tests(&["e2e"], args, &stack.e2e_env())
+    run_cargo_tests(&["e2e"], args, &stack.e2e_env())?;
+    stack.stop()
 }
