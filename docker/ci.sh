@@ -250,9 +250,17 @@ SHOP_GATEWAY_URL="$gateway" cargo xtask e2e --against
 
 # ---------------------------------------------------------------------------
 step "faults: order killed mid-burst, product stopped"
-# The same cargo invocation as above, filtered by nextest rather than by
-# `--test`, so nothing is compiled again.
-SHOP_GATEWAY_URL="$gateway" cargo xtask e2e --against --run-ignored only -E 'binary(compose_faults)' --no-capture
+# The ignored tests of tests/tests/compose_faults.rs, one at a time (each
+# takes down a service the other needs), with the runner `cargo xtask`
+# picks: cargo-nextest when installed, else cargo test, which spell that
+# differently (nextest's --no-capture also runs tests one at a time). The
+# same build as the suite above either way, so nothing is compiled again.
+if cargo nextest --version >/dev/null 2>&1; then
+  faults=(--run-ignored only -E 'binary(compose_faults)' --no-capture)
+else
+  faults=(--test compose_faults -- --ignored --nocapture --test-threads=1)
+fi
+SHOP_GATEWAY_URL="$gateway" cargo xtask e2e --against "${faults[@]}"
 wait_healthy
 
 # ---------------------------------------------------------------------------

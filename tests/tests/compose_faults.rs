@@ -1,27 +1,69 @@
 //! Faults against the composed containers: the order container killed in
 //! the middle of a burst of checkouts, and the product container stopped.
 //!
-//! Ignored in ordinary runs: they need the Compose stack and the docker CLI.
-//! `docker/ci.sh` runs them against its stack with
-//! `cargo xtask e2e --against --run-ignored only -E 'binary(compose_faults)'`,
-//! with `SHOP_GATEWAY_URL` and `COMPOSE_PROJECT_NAME` set.
+//! Ignored in ordinary runs: they need the Compose stack and the docker and
+//! docker-compose CLIs. `docker/ci.sh` runs them against its stack, one at a
+//! time (each takes down a service the other needs), with
+//! `SHOP_GATEWAY_URL` and `COMPOSE_PROJECT_NAME` set: under nextest
+//! `cargo xtask e2e --against --run-ignored only -E 'binary(compose_faults)' -j 1`,
+//! under cargo test `cargo xtask e2e --against --test compose_faults -- --ignored --test-threads=1`.
+//!
+//! Every docker command runs as a child process awaited on the runtime
+//! (`tokio::process`), never a blocking wait on its thread: the clients of
+//! a burst keep sending and reading while a container is killed.
 
 use std::path::Path;
-use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::{Stack, unique_id};
 use futures::future::join_all;
 use shop_api::order::{Checkout, ListOrders, OrderStatus};
+use shop_api::{ClientError, ProblemType};
+use tokio::sync::Notify;
 
-fn compose(args: &[&str]) {
+/// The `detail` of the gateway's own 503, answered when it cannot get an
+/// answer from the service (connection refused, reset or closed before the
+/// response): `location @unavailable` in docker/gateway/nginx.conf. A
+/// service's own 503 says something else, so this tells "the request was
+/// cut off" from "the service answered 503".
+const GATEWAY_UNREACHABLE: &str = "the service is not reachable, try again shortly";
+
+/// Runs `program args` from the workspace root and returns its stdout,
+/// trimmed; fails the test if it fails.
+async fn run(program: &str, args: &[&str]) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let status = Command::new("docker-compose")
+    let out = tokio::process::Command::new(program)
         .args(args)
         .current_dir(root)
-        .status()
-        .expect("docker-compose runs");
-    assert!(status.success(), "docker-compose {args:?} failed");
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+async fn compose(args: &[&str]) -> String {
+    run("docker-compose", args).await
+}
+
+/// True when the request got no answer from the service: the connection
+/// failed (the suite talking to the service directly), or the gateway
+/// answered for it with its own 503.
+fn cut_off(e: &ClientError) -> bool {
+    match e {
+        ClientError::Transport(_) | ClientError::Unreachable { .. } => true,
+        ClientError::Problem(p) => {
+            p.kind() == Some(ProblemType::Unavailable)
+                && p.detail.as_deref() == Some(GATEWAY_UNREACHABLE)
+        }
+        _ => false,
+    }
 }
 
 /// Waits (bounded) until `user` can list orders through the gateway.
@@ -41,10 +83,15 @@ async fn wait_for_orders(stack: &Stack, user: &str, within: Duration) {
     panic!("the order service did not come back within {within:?}");
 }
 
-/// Checks out `user`'s cart with `key`, retrying (every 500 ms) while the
-/// answer is "unavailable" or "in progress", until it is placed; fails on
-/// any other answer or once `deadline` has passed. The order must be
-/// confirmed.
+/// Checks out `user`'s cart with `key`, retrying (every 500 ms) until it is
+/// placed, while the answer is one the docs promise for a checkout that
+/// cannot finish yet: the registered 503 `unavailable` (a dependency down,
+/// or the gateway's own when order itself is down), 409 `conflict` (the
+/// first attempt with this key still in progress, docs/checkout.md), or no
+/// answer at all (connection refused or reset while order is down). Any
+/// other answer (a 500, a bare 502 from somewhere, a 503 of another type, a
+/// refusal) fails the test at once, as does `deadline` passing. The order
+/// must be confirmed.
 async fn checkout_until_placed(stack: &Stack, user: &str, key: &str, deadline: Instant) {
     loop {
         match stack
@@ -57,8 +104,15 @@ async fn checkout_until_placed(stack: &Stack, user: &str, key: &str, deadline: I
                 return;
             }
             Err(e) => {
-                let retriable = e.is_unavailable() || e.problem().is_some_and(|p| p.status == 409);
-                assert!(retriable, "{user}: {e}");
+                let not_yet = match &e {
+                    ClientError::Problem(p) => matches!(
+                        (p.kind(), p.status),
+                        (Some(ProblemType::Unavailable), 503) | (Some(ProblemType::Conflict), 409)
+                    ),
+                    ClientError::Transport(_) | ClientError::Unreachable { .. } => true,
+                    _ => false,
+                };
+                assert!(not_yet, "{user}: not an answer the docs allow here: {e}");
                 assert!(Instant::now() < deadline, "{user} never got an order: {e}");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -66,33 +120,102 @@ async fn checkout_until_placed(stack: &Stack, user: &str, key: &str, deadline: I
     }
 }
 
+/// One checkout of the burst: when it was sent, when its answer came, and
+/// what the answer was.
+#[derive(Debug)]
+struct Sent {
+    user: String,
+    sent: Instant,
+    answered: Instant,
+    outcome: Result<OrderStatus, ClientError>,
+}
+
 #[tokio::test]
 #[ignore = "needs the Compose stack: run by docker/ci.sh"]
 async fn killing_order_mid_burst_loses_and_duplicates_nothing() {
+    const BUYERS: usize = 60;
     let stack = Stack::from_env();
     let product = stack.new_product(100, 300).await;
-    let users = stack.buyers("burst", 30, product.id).await;
+    let users = stack.buyers("burst", BUYERS, product.id).await;
+    // The container to kill, looked up before the burst so that the kill
+    // itself is one quick `docker kill`.
+    let container = compose(&["ps", "-q", "order"]).await;
+    assert!(
+        !container.is_empty() && !container.contains(char::is_whitespace),
+        "expected one order container, got {container:?}"
+    );
+
+    let first_answer = Arc::new(Notify::new());
     let stack_ref = &stack;
-    let burst = join_all(users.iter().map(|u| async move {
-        let _ = stack_ref
-            .orders_of(u)
-            .checkout("burst", &Checkout::default())
-            .await;
+    let burst = join_all(users.iter().map(|u| {
+        let first_answer = first_answer.clone();
+        async move {
+            let sent = Instant::now();
+            let outcome = stack_ref
+                .orders_of(u)
+                .checkout("burst", &Checkout::default())
+                .await
+                .map(|placed| placed.body.status);
+            first_answer.notify_one();
+            Sent {
+                user: u.clone(),
+                sent,
+                answered: Instant::now(),
+                outcome,
+            }
+        }
     }));
+    // The kill lands once order is demonstrably working through the burst
+    // (its first answer), or 150 ms into it, whichever comes first: either
+    // way with most of the burst still in flight.
     let killer = async {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        compose(&["kill", "order"]);
-        compose(&["start", "order"]);
+        tokio::select! {
+            () = first_answer.notified() => {}
+            () = tokio::time::sleep(Duration::from_millis(150)) => {}
+        }
+        let issued = Instant::now();
+        run("docker", &["kill", "--signal", "KILL", &container]).await;
+        run("docker", &["start", &container]).await;
+        issued
     };
-    tokio::join!(burst, killer);
+    let (sent, killed_at) = tokio::join!(burst, killer);
+
+    // Every answer is a confirmed order or a request the kill cut off, and
+    // the kill did cut some off: checkouts sent before it, answered after
+    // it, without an answer from order.
+    let mut placed = 0;
+    let mut cut = Vec::new();
+    let mut other = Vec::new();
+    for s in &sent {
+        match &s.outcome {
+            Ok(OrderStatus::Confirmed) => placed += 1,
+            Err(e) if cut_off(e) => cut.push(s),
+            _ => other.push(s),
+        }
+    }
+    assert!(other.is_empty(), "answers that are neither: {other:#?}");
+    let before_the_kill: Vec<&&Sent> = cut.iter().filter(|s| s.answered < killed_at).collect();
+    assert!(
+        before_the_kill.is_empty(),
+        "cut off before the kill was even issued: {before_the_kill:#?}"
+    );
+    let in_flight = cut.iter().filter(|s| s.sent < killed_at).count();
+    println!(
+        "burst of {BUYERS}: {placed} placed, {} cut off by the kill ({in_flight} of them sent before it)",
+        cut.len()
+    );
+    assert!(
+        in_flight > 0,
+        "the kill cut no checkout off: it landed after the burst ({placed} placed)"
+    );
     wait_for_orders(&stack, &users[0], Duration::from_secs(120)).await;
 
     // Every client retries with its key until it gets an answer (bounded:
     // an interrupted checkout is resolved by the worker after
     // RECOVERY_AFTER_MS: 15 s in docker-compose.yml, 30 s by default).
     let deadline = Instant::now() + Duration::from_secs(180);
-    for user in &users {
-        checkout_until_placed(&stack, user, "burst", deadline).await;
+    for s in &sent {
+        checkout_until_placed(&stack, &s.user, "burst", deadline).await;
     }
     for user in &users {
         let orders = stack
@@ -107,8 +230,8 @@ async fn killing_order_mid_burst_loses_and_duplicates_nothing() {
             .count();
         assert_eq!(confirmed, 1, "{user}: exactly one order for the key");
     }
-    // 30 units sold and none held: what is left is exactly the rest.
-    assert_eq!(stack.stock(product.id).await, 70);
+    // One unit sold per buyer and none held: what is left is exactly the rest.
+    assert_eq!(stack.stock(product.id).await, 100 - BUYERS as i32);
 }
 
 #[tokio::test]
@@ -123,7 +246,7 @@ async fn with_product_stopped_checkout_fails_fast_and_the_cart_reads_stale() {
         .await
         .unwrap();
 
-    compose(&["stop", "product"]);
+    compose(&["stop", "product"]).await;
     let started = Instant::now();
     let err = stack
         .orders_of(&user)
@@ -134,6 +257,8 @@ async fn with_product_stopped_checkout_fails_fast_and_the_cart_reads_stale() {
         .problem()
         .unwrap_or_else(|| panic!("a problem answer, not {err}"));
     assert_eq!(problem.status, 503, "{problem}");
+    assert_eq!(problem.kind(), Some(ProblemType::Unavailable), "{problem}");
+    assert!(!cut_off(&err), "order itself answered: {problem}");
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "fails within its deadline"
@@ -142,7 +267,7 @@ async fn with_product_stopped_checkout_fails_fast_and_the_cart_reads_stale() {
     assert!(cart.prices_stale, "the cart still answers, marked stale");
     assert_eq!(cart.items.len(), 1);
 
-    compose(&["start", "product"]);
+    compose(&["start", "product"]).await;
     let back = Instant::now();
     // The promise (issue 4): within 30 s of product starting. While it is
     // not yet back, each attempt fails fast and frees the key, so no worker
@@ -157,5 +282,26 @@ async fn with_product_stopped_checkout_fails_fast_and_the_cart_reads_stale() {
     println!(
         "checkout worked again {:.1} s after product started",
         back.elapsed().as_secs_f64()
+    );
+}
+
+/// Runs in every `cargo xtask test`: the gateway still answers a cut-off
+/// request with the 503 that [`cut_off`] looks for.
+#[test]
+fn the_gateway_answers_a_cut_off_request_as_the_fault_test_expects() {
+    let nginx = include_str!("../../docker/gateway/nginx.conf");
+    assert!(
+        nginx.contains("error_page 502 503 =503 @unavailable;"),
+        "the gateway no longer maps an unreachable upstream to @unavailable"
+    );
+    let location = nginx
+        .split("location @unavailable {")
+        .nth(1)
+        .and_then(|rest| rest.lines().find(|l| l.contains("return 503")))
+        .expect("location @unavailable in docker/gateway/nginx.conf answers 503");
+    assert!(
+        location.contains(r#""type":"urn:shop:problem:unavailable""#)
+            && location.contains(&format!(r#""detail":"{GATEWAY_UNREACHABLE}""#)),
+        "{location}"
     );
 }

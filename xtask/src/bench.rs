@@ -42,7 +42,7 @@ fn checkouts(args: &[String]) -> anyhow::Result<()> {
         Profile::Debug
     };
     let db = DbServer::from_env_or_start()?;
-    let stack = Stack::start_with(&db, stack::free_endpoints()?, Logs::Files, profile)?;
+    let stack = Stack::start_with(&db, stack::free_endpoints(), Logs::Files, profile)?;
     let mut cmd = Command::new("cargo");
     cmd.args(["run", "--quiet", "-p", "e2e", "--bin", "checkout_bench"]);
     if release {
@@ -82,7 +82,7 @@ fn reads() -> anyhow::Result<()> {
     }
     let db = DbServer::from_env_or_start()?;
     let bin = crate::pg::find_bin_dir()?;
-    let stack = Stack::start_with(&db, stack::free_endpoints()?, Logs::Files, Profile::Release)?;
+    let stack = Stack::start_with(&db, stack::free_endpoints(), Logs::Files, Profile::Release)?;
     std::thread::sleep(Duration::from_secs(2));
     println!("idle memory (RSS) after start-up:");
     for (name, kib) in stack.rss_kib() {
@@ -226,7 +226,7 @@ fn checkout_load() -> anyhow::Result<()> {
     let exe = crate::load::build_shop_load(Profile::Release)?;
     let db = DbServer::from_env_or_start()?;
     let bin = crate::pg::find_bin_dir()?;
-    let stack = Stack::start_with(&db, stack::free_endpoints()?, Logs::Files, Profile::Release)?;
+    let stack = Stack::start_with(&db, stack::free_endpoints(), Logs::Files, Profile::Release)?;
 
     let (pgbench_cmd, tps) = pgbench(&db, &bin, "-N")?;
 

@@ -22,7 +22,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     };
     let exe = build_shop_load(profile)?;
     let db = DbServer::from_env_or_start()?;
-    let stack = Stack::start_with(&db, stack::free_endpoints()?, Logs::Files, profile)?;
+    let stack = Stack::start_with(&db, stack::free_endpoints(), Logs::Files, profile)?;
     let status = Command::new(&exe)
         .args(rest)
         .envs(stack.e2e_env())

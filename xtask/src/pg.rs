@@ -45,12 +45,11 @@ impl Cluster {
         } else {
             None
         };
-        let port = free_port()?;
         let mut cluster = Self {
             bin,
             dir,
             run_as,
-            port,
+            port: 0,
         };
         let data = cluster.dir.join("data");
         cluster
@@ -67,26 +66,44 @@ impl Cluster {
                 "--locale=C",
             ])
             .output_checked("initdb")?;
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=400",
-            cluster.dir.display()
-        );
         let log = cluster.dir.join("server.log");
-        let started = cluster
-            .pg_cmd("pg_ctl")
-            .arg("-D")
-            .arg(&data)
-            .args(["-o", &options, "-l"])
-            .arg(&log)
-            .args(["-w", "-t", "60", "start"])
-            .output_checked("pg_ctl start");
-        if let Err(e) = started {
-            let tail = std::fs::read_to_string(&log).unwrap_or_default();
-            cluster.port = 0;
-            return Err(e.context(format!("server log:\n{tail}")));
+        // PostgreSQL cannot bind port 0 (the port also names its socket), so
+        // a port is found free first and can be taken by someone else before
+        // the server binds it: then try another (bounded).
+        for attempt in 1..=5 {
+            let port = free_port()?;
+            let options = format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+                 -c full_page_writes=off -c max_connections=400",
+                cluster.dir.display()
+            );
+            let _ = std::fs::remove_file(&log);
+            let started = cluster
+                .pg_cmd("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .args(["-o", &options, "-l"])
+                .arg(&log)
+                .args(["-w", "-t", "60", "start"])
+                .output_checked("pg_ctl start");
+            match started {
+                Ok(_) => {
+                    cluster.port = port;
+                    return Ok(cluster);
+                }
+                Err(e) => {
+                    let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                    if attempt < 5 && tail.contains("already in use") {
+                        eprintln!(
+                            "xtask: port {port} was taken before PostgreSQL bound it; trying another"
+                        );
+                        continue;
+                    }
+                    return Err(e.context(format!("server log:\n{tail}")));
+                }
+            }
         }
-        Ok(cluster)
+        unreachable!("the last attempt returns")
     }
 
     fn pg_cmd(&self, tool: &str) -> Command {

@@ -1,7 +1,9 @@
 //! The local stack: every service as a process on loopback over one
 //! PostgreSQL server with a database and role per service. `dev` runs it on
 //! fixed ports for people; `test` and `e2e` run it on free ports for the
-//! end-to-end suite.
+//! end-to-end suite: each service binds port 0 and the stack reads the
+//! ports it got from its log, so no port is ever picked, let go and then
+//! taken by someone else before the service binds it.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -18,7 +20,8 @@ pub use shop_api::auth::DEV_INTERNAL_TOKEN;
 /// Every service, in start order (a service starts after those it calls).
 pub const SERVICES: &[&str] = &["product", "cart", "order"];
 
-/// Where one service listens.
+/// Where one service listens. Port 0 means any free port: the service
+/// binds it and [`Stack::start`] fills in the port it got.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     pub name: &'static str,
@@ -67,16 +70,37 @@ impl Stack {
             .collect::<anyhow::Result<Vec<_>>>()?;
         build(&endpoints, profile)?;
         let mut stack = Stack {
-            endpoints: endpoints.clone(),
+            endpoints: Vec::new(),
             children: Vec::new(),
         };
+        // In start order, so that each service is told the real addresses of
+        // those it calls, which started before it.
         for (svc, url) in endpoints.iter().zip(&urls) {
-            stack
-                .children
-                .push(spawn(svc, url, &endpoints, logs, profile)?);
+            let known: Vec<Endpoint> = endpoints
+                .iter()
+                .filter_map(|e| {
+                    let started = stack.endpoints.iter().find(|s| s.name == e.name);
+                    let fixed = (e.port != 0 && e.admin_port != 0).then_some(e);
+                    started.or(fixed).cloned()
+                })
+                .collect();
+            let mut child = spawn(svc, url, &known, logs, profile)?;
+            let bound = if svc.port == 0 || svc.admin_port == 0 {
+                match bound_endpoint(svc, &mut child, logs) {
+                    Ok(bound) => bound,
+                    Err(e) => {
+                        stack.children.push(child);
+                        return Err(e);
+                    }
+                }
+            } else {
+                svc.clone()
+            };
+            stack.children.push(child);
+            stack.endpoints.push(bound);
         }
-        for svc in &endpoints {
-            wait_ready(svc)?;
+        for (svc, child) in stack.endpoints.iter().zip(&mut stack.children) {
+            wait_ready(svc, child)?;
         }
         Ok(stack)
     }
@@ -154,24 +178,16 @@ pub fn fixed_endpoints() -> Vec<Endpoint> {
         .collect()
 }
 
-/// Free loopback ports, so tests never collide with a running `dev`.
-pub fn free_endpoints() -> anyhow::Result<Vec<Endpoint>> {
-    // Hold every listener until all ports are chosen, so none repeats.
-    let mut held = Vec::new();
-    let mut port = || -> anyhow::Result<u16> {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let p = l.local_addr()?.port();
-        held.push(l);
-        Ok(p)
-    };
+/// Any free loopback ports, so tests never collide with a running `dev` or
+/// another stack: every service binds port 0 and [`Stack::start`] reads
+/// back what it got.
+pub fn free_endpoints() -> Vec<Endpoint> {
     SERVICES
         .iter()
-        .map(|name| {
-            Ok(Endpoint {
-                name,
-                port: port()?,
-                admin_port: port()?,
-            })
+        .map(|name| Endpoint {
+            name,
+            port: 0,
+            admin_port: 0,
         })
         .collect()
 }
@@ -232,7 +248,8 @@ fn service_env(
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    // Every service learns where the others are (PRODUCT_URL, CART_URL, ...).
+    // Every service learns where the others are (PRODUCT_URL, CART_URL,
+    // ...): those already known, which include every one it calls.
     for other in all.iter().filter(|o| o.name != svc.name) {
         env.push((format!("{}_URL", other.name.to_uppercase()), other.url()));
     }
@@ -267,9 +284,72 @@ fn spawn(
         .with_context(|| format!("starting {}", exe.display()))
 }
 
-fn wait_ready(svc: &Endpoint) -> anyhow::Result<()> {
+/// The `starting` line a service logs once it has bound its listeners,
+/// in the JSON log format: `{"message":"starting","http":"127.0.0.1:P",
+/// "admin":"127.0.0.1:Q",...}` (`shop_common::server::main`).
+fn parse_bound(line: &str) -> Option<(u16, u16)> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    if v["message"] != "starting" {
+        return None;
+    }
+    let port = |field: &str| {
+        v[field]
+            .as_str()?
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|a| a.port())
+    };
+    Some((port("http")?, port("admin")?))
+}
+
+/// Waits (bounded: 60 s) for a service started on port 0 to log the ports
+/// it bound, and returns its endpoint with them.
+fn bound_endpoint(svc: &Endpoint, child: &mut Child, logs: Logs) -> anyhow::Result<Endpoint> {
+    if logs != Logs::Files {
+        bail!(
+            "{}: free ports are read from the JSON log, so they need Logs::Files",
+            svc.name
+        );
+    }
+    let log = log_dir().join(format!("{}.log", svc.name));
+    for _ in 0..1200 {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some((port, admin_port)) = text.lines().find_map(parse_bound) {
+            return Ok(Endpoint {
+                name: svc.name,
+                port,
+                admin_port,
+            });
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{} exited ({status}) before binding its ports; its log ({}):\n{text}",
+                svc.name,
+                log.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!(
+        "{} did not log its ports within 60 s (log: {})",
+        svc.name,
+        log.display()
+    )
+}
+
+fn wait_ready(svc: &Endpoint, child: &mut Child) -> anyhow::Result<()> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], svc.admin_port));
     for _ in 0..240 {
+        // Our own process must still be the one answering: on a fixed port,
+        // a service that failed to bind would leave the port to whoever has
+        // it.
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{} exited ({status}) before it was ready (logs: {})",
+                svc.name,
+                log_dir().display()
+            );
+        }
         if ready(addr) {
             return Ok(());
         }
@@ -294,4 +374,19 @@ fn ready(addr: std::net::SocketAddr) -> bool {
     s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").is_ok()
         && s.read_exact(&mut head).is_ok()
         && &head[9..12] == b"200"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bound;
+
+    #[test]
+    fn the_bound_ports_are_read_from_the_starting_line_only() {
+        let starting = r#"{"timestamp":"2026-12-02T08:04:30.308496Z","level":"INFO","message":"starting","service":"product","version":"0.1.0","http":"127.0.0.1:40223","admin":"127.0.0.1:33831","target":"shop_common::server"}"#;
+        assert_eq!(parse_bound(starting), Some((40223, 33831)));
+        let other =
+            r#"{"level":"INFO","message":"migrated","http":"127.0.0.1:1","admin":"127.0.0.1:2"}"#;
+        assert_eq!(parse_bound(other), None);
+        assert_eq!(parse_bound("not json"), None);
+    }
 }

@@ -53,7 +53,7 @@ fn run_cargo_tests(
 /// cluster) and a local stack of the services on free ports.
 pub fn run_tests(extra: &[String]) -> anyhow::Result<()> {
     let db = DbServer::from_env_or_start()?;
-    let stack = Stack::start(&db, stack::free_endpoints()?, Logs::Files)?;
+    let stack = Stack::start(&db, stack::free_endpoints(), Logs::Files)?;
     let mut env = stack.e2e_env();
     env.push(("DATABASE_URL".into(), db.admin_url()));
     run_cargo_tests(&[], extra, &env)
@@ -66,6 +66,6 @@ pub fn run_e2e(args: &[String]) -> anyhow::Result<()> {
         return run_cargo_tests(&["e2e"], &args[1..], &[]);
     }
     let db = DbServer::from_env_or_start()?;
-    let stack = Stack::start(&db, stack::free_endpoints()?, Logs::Files)?;
+    let stack = Stack::start(&db, stack::free_endpoints(), Logs::Files)?;
     run_cargo_tests(&["e2e"], args, &stack.e2e_env())
 }

@@ -28,7 +28,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Whether repeating a request is harmless. Only idempotent calls are ever
 /// retried: GETs, and POSTs whose effect is keyed (a reservation id, an
-/// idempotency key).
+/// idempotency key). Every method below carries one decision, and
+/// `crates/common/tests/typed_client_retries.rs` holds each to it (a new
+/// method fails that test until it is listed there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Idempotency {
     Idempotent,

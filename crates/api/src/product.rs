@@ -122,7 +122,7 @@ pub struct ListProducts {
 }
 
 /// The schema of a price in a request: [`Money`] with an amount from 0 to
-/// 10^12 minor units (the product service's `catalog::MAX_PRICE`; a test
+/// 10^12 minor units (the product service's `product::MAX_PRICE`; a test
 /// there holds the two together).
 fn price_schema() -> Object {
     ObjectBuilder::new()

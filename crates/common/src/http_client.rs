@@ -15,12 +15,49 @@
 //!
 //! It implements [`shop_api::Transport`], so the typed clients of
 //! `shop_api` run on it unchanged.
+//!
+//! # Why the retry loop and the breaker are written here
+//!
+//! Retry and circuit-breaker crates exist (tower's `retry` and `limit`
+//! layers, `backoff`, `failsafe` and the like), and this module keeps its
+//! own on purpose, because the callers need answers none of them gives:
+//!
+//! - **A call that never reached the peer is known not to have happened.**
+//!   The loop tracks, across all attempts, whether any of them may have
+//!   been delivered: only a connect error proves one was not, while a
+//!   timeout or a reset after connecting may have been acted on. Only when
+//!   none was delivered does the call end as `Unreachable` or
+//!   `CircuitOpen` (`ClientError::never_reached_peer`), and the checkout
+//!   saga relies on it: a reservation that never reached product cannot
+//!   exist, so the checkout ends at once and a retry starts afresh, while
+//!   one that may have landed must be released first. Calling a failure
+//!   "never sent" when it was sent would leave stock held for nobody. A
+//!   generic retry policy sees the last error, not the history of the call.
+//! - **The answer is the last attempt's.** When the breaker opens or the
+//!   deadline passes mid-call, the caller gets what the previous attempt
+//!   got (a 503 from the peer says more than "circuit open").
+//! - **One deadline bounds the whole call**, waits included, and each
+//!   attempt is capped by both the per-try timeout and what remains of it.
+//! - **The breaker's probe cannot be lost.** A half-open breaker lets
+//!   exactly one call through, and a probe whose caller gave up (its
+//!   future dropped) counts as a failure, so the breaker never stays
+//!   half-open with nobody left to decide; and every change shows in the
+//!   `http_client_circuit_state` gauge.
+//! - **Metrics per peer** count each attempt by outcome and each retry.
+//!
+//! Each of these is a few lines beside the others, tested below and in
+//! `tests/http_client.rs`; wiring them into a generic layer would cost more
+//! code than it saves.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use opentelemetry_http::HeaderInjector;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    register_histogram_vec_with_registry, register_int_counter_vec_with_registry,
+    register_int_gauge_vec_with_registry,
+};
 use reqwest::Response;
 use shop_api::client::BoxFuture;
 use shop_api::{ClientError, Idempotency, Transport};
@@ -222,15 +259,16 @@ pub struct ClientMetrics {
 impl ClientMetrics {
     /// Creates and registers the client metrics.
     pub fn register(registry: &Registry) -> Self {
-        let requests = IntCounterVec::new(
+        let requests = register_int_counter_vec_with_registry!(
             Opts::new(
                 "http_client_requests_total",
                 "Calls to other services by peer, method and outcome (status code, error, circuit_open).",
             ),
             &["peer", "method", "outcome"],
+            registry
         )
-        .expect("valid metric");
-        let duration = HistogramVec::new(
+        .expect("metric registered once");
+        let duration = register_histogram_vec_with_registry!(
             HistogramOpts::new(
                 "http_client_request_duration_seconds",
                 "Duration of one call, retries included.",
@@ -239,29 +277,24 @@ impl ClientMetrics {
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ]),
             &["peer", "method"],
+            registry
         )
-        .expect("valid metric");
-        let retries = IntCounterVec::new(
+        .expect("metric registered once");
+        let retries = register_int_counter_vec_with_registry!(
             Opts::new("http_client_retries_total", "Retried attempts by peer."),
             &["peer"],
+            registry
         )
-        .expect("valid metric");
-        let breaker = IntGaugeVec::new(
+        .expect("metric registered once");
+        let breaker = register_int_gauge_vec_with_registry!(
             Opts::new(
                 "http_client_circuit_state",
                 "Circuit breaker per peer: 0 closed, 1 open, 2 half-open.",
             ),
             &["peer"],
+            registry
         )
-        .expect("valid metric");
-        for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(duration.clone()),
-            Box::new(retries.clone()),
-            Box::new(breaker.clone()),
-        ] {
-            registry.register(c).expect("registered once");
-        }
+        .expect("metric registered once");
         Self {
             requests,
             duration,
@@ -496,6 +529,45 @@ impl Transport for Peer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_metric_names_help_and_labels_stay_as_published() {
+        let registry = Registry::new();
+        let m = ClientMetrics::register(&registry);
+        m.requests
+            .with_label_values(&["product", "GET", "200"])
+            .inc();
+        m.duration
+            .with_label_values(&["product", "GET"])
+            .observe(0.01);
+        m.retries.with_label_values(&["product"]).inc();
+        m.breaker.with_label_values(&["product"]).set(0);
+        let mut text = Vec::new();
+        prometheus::Encoder::encode(
+            &prometheus::TextEncoder::new(),
+            &registry.gather(),
+            &mut text,
+        )
+        .unwrap();
+        let shape = crate::metrics::tests::exposition_shape(&String::from_utf8(text).unwrap());
+        assert_eq!(
+            shape,
+            [
+                "# HELP http_client_circuit_state Circuit breaker per peer: 0 closed, 1 open, 2 half-open.",
+                "# TYPE http_client_circuit_state gauge",
+                r#"http_client_circuit_state{peer="product"}"#,
+                "# HELP http_client_request_duration_seconds Duration of one call, retries included.",
+                "# TYPE http_client_request_duration_seconds histogram",
+                r#"http_client_request_duration_seconds_count{method="GET",peer="product"}"#,
+                "# HELP http_client_requests_total Calls to other services by peer, method and outcome (status code, error, circuit_open).",
+                "# TYPE http_client_requests_total counter",
+                r#"http_client_requests_total{method="GET",outcome="200",peer="product"}"#,
+                "# HELP http_client_retries_total Retried attempts by peer.",
+                "# TYPE http_client_retries_total counter",
+                r#"http_client_retries_total{peer="product"}"#,
+            ]
+        );
+    }
 
     #[test]
     fn breaker_opens_after_threshold_and_half_opens_after_cooldown() {

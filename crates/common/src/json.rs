@@ -10,6 +10,15 @@
 //!
 //! URLs get the same NUL rule in [`reject_nul_in_url`] (a 400, since a
 //! query is not a body).
+//!
+//! Why the `Content-Type` check is written here, not left to axum: the body
+//! rules need the raw bytes before serde sees them, so the extractor reads
+//! `Bytes` and deserializes with `axum::Json::from_bytes`, which does not
+//! look at headers. `axum::Json`'s own content-type test
+//! (`json_content_type`) is private, and axum exposes no function for it;
+//! the check below accepts what that one does (`application/json` and any
+//! `application/*+json`, parameters ignored) and answers a registered 415
+//! problem.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

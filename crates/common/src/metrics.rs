@@ -9,7 +9,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    TextEncoder, register_histogram_vec_with_registry, register_int_counter_vec_with_registry,
+    register_int_gauge_vec_with_registry, register_int_gauge_with_registry,
 };
 
 /// Label used for requests that matched no route (404s), so that scanning
@@ -43,15 +44,18 @@ impl Metrics {
     pub fn new(service: &str) -> Self {
         let labels = [("service".to_owned(), service.to_owned())].into();
         let registry = Registry::new_custom(None, Some(labels)).expect("valid registry labels");
-        let requests = IntCounterVec::new(
+        // Each macro creates a metric and registers it in one step; an
+        // error means a bad name or one registered twice, both bugs.
+        let requests = register_int_counter_vec_with_registry!(
             Opts::new(
                 "http_server_requests_total",
                 "HTTP requests answered, by route template and status.",
             ),
             &["method", "route", "status"],
+            registry
         )
-        .expect("valid metric");
-        let duration = HistogramVec::new(
+        .expect("metric registered once");
+        let duration = register_histogram_vec_with_registry!(
             HistogramOpts::new(
                 "http_server_request_duration_seconds",
                 "Time from request received to response headers, by route template and status.",
@@ -61,41 +65,38 @@ impl Metrics {
                 10.0,
             ]),
             &["method", "route", "status"],
+            registry
         )
-        .expect("valid metric");
-        let in_flight = IntGauge::new(
+        .expect("metric registered once");
+        let in_flight = register_int_gauge_with_registry!(
             "http_server_requests_in_flight",
             "Requests being handled now.",
+            registry
         )
-        .expect("valid metric");
-        let pool = IntGaugeVec::new(
+        .expect("metric registered once");
+        let pool = register_int_gauge_vec_with_registry!(
             Opts::new(
                 "db_pool_connections",
                 "Database pool connections by state (idle or in_use).",
             ),
             &["state"],
+            registry
         )
-        .expect("valid metric");
-        let pool_max = IntGauge::new("db_pool_max_connections", "Configured pool size.")
-            .expect("valid metric");
-        let build = IntGaugeVec::new(
+        .expect("metric registered once");
+        let pool_max = register_int_gauge_with_registry!(
+            "db_pool_max_connections",
+            "Configured pool size.",
+            registry
+        )
+        .expect("metric registered once");
+        register_int_gauge_vec_with_registry!(
             Opts::new("shop_build_info", "Always 1; labels say what is running."),
             &["version"],
-        )
-        .expect("valid metric");
-        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        for collector in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(duration.clone()),
-            Box::new(in_flight.clone()),
-            Box::new(pool.clone()),
-            Box::new(pool_max.clone()),
-            Box::new(build),
-        ] {
             registry
-                .register(collector)
-                .expect("metric registered once");
-        }
+        )
+        .expect("metric registered once")
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -178,4 +179,60 @@ pub async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> 
         .with_label_values(&labels)
         .observe(started.elapsed().as_secs_f64());
     resp
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The `# HELP` and `# TYPE` lines and each series without its value:
+    /// what dashboards, alerts and tests depend on.
+    pub(crate) fn exposition_shape(text: &str) -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.contains("_bucket{") && !l.contains("_sum{"))
+            .map(|l| match l.strip_prefix('#') {
+                Some(_) => l.to_owned(),
+                None => l
+                    .rsplit_once(' ')
+                    .map_or(l, |(series, _)| series)
+                    .to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn platform_metric_names_help_and_labels_stay_as_published() {
+        let metrics = Metrics::new("svc");
+        let labels = ["GET", "/v1/things/{id}", "200"];
+        metrics.inner.requests.with_label_values(&labels).inc();
+        metrics
+            .inner
+            .duration
+            .with_label_values(&labels)
+            .observe(0.01);
+        metrics.inner.pool.with_label_values(&["idle"]).set(1);
+        let shape = exposition_shape(&metrics.render());
+        let version = env!("CARGO_PKG_VERSION");
+        let expected = [
+            "# HELP db_pool_connections Database pool connections by state (idle or in_use).",
+            "# TYPE db_pool_connections gauge",
+            r#"db_pool_connections{state="idle",service="svc"}"#,
+            "# HELP db_pool_max_connections Configured pool size.",
+            "# TYPE db_pool_max_connections gauge",
+            r#"db_pool_max_connections{service="svc"}"#,
+            "# HELP http_server_request_duration_seconds Time from request received to response headers, by route template and status.",
+            "# TYPE http_server_request_duration_seconds histogram",
+            r#"http_server_request_duration_seconds_count{method="GET",route="/v1/things/{id}",status="200",service="svc"}"#,
+            "# HELP http_server_requests_in_flight Requests being handled now.",
+            "# TYPE http_server_requests_in_flight gauge",
+            r#"http_server_requests_in_flight{service="svc"}"#,
+            "# HELP http_server_requests_total HTTP requests answered, by route template and status.",
+            "# TYPE http_server_requests_total counter",
+            r#"http_server_requests_total{method="GET",route="/v1/things/{id}",status="200",service="svc"}"#,
+            "# HELP shop_build_info Always 1; labels say what is running.",
+            "# TYPE shop_build_info gauge",
+            &format!(r#"shop_build_info{{version="{version}",service="svc"}}"#),
+        ];
+        assert_eq!(shape, expected);
+    }
 }

@@ -1,6 +1,7 @@
 //! Test helpers (feature `testing`): platform pieces wired for tests with the
 //! development keys, scratch databases, and [`TestApp`], the one harness
-//! every service's integration tests start their service with. Never
+//! every service's integration tests start their service with, and
+//! [`FaultProxy`], for the failure modes of a service's peers. Never
 //! compiled into a service binary.
 
 use shop_api::auth::dev;
@@ -9,7 +10,9 @@ use shop_api::auth::{DEV_AUDIENCE, DEV_ISSUER};
 use crate::auth::{Auth, AuthConfig};
 
 mod app;
+mod proxy;
 pub use app::{Resp, TestApp};
+pub use proxy::{Fault, FaultProxy};
 
 /// The service credential tests use.
 pub const TEST_INTERNAL_TOKEN: &str = "test-internal-token-0123456789abcdef";

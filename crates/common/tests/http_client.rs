@@ -3,13 +3,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::any;
 use shop_api::{ClientError, Idempotency, Transport};
 use shop_common::http_client::{BreakerState, ClientMetrics, Peer, PeerConfig};
+
+/// How long a test lets a call run before calling it hung. A sanity bound,
+/// not a latency figure: far beyond any deadline used here, so a slow
+/// machine never trips it, and far below the next thing (an attempt
+/// timeout, a stub's stall) that would end a call whose deadline failed.
+const SANITY: Duration = Duration::from_secs(15);
 
 /// A stub answering `status` after `delay`, counting hits.
 async fn stub(status: StatusCode, delay: Duration) -> (String, Arc<AtomicU32>) {
@@ -27,6 +33,17 @@ async fn stub(status: StatusCode, delay: Duration) -> (String, Arc<AtomicU32>) {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, hits)
+}
+
+/// A loopback URL where every connect is refused for as long as the
+/// returned socket lives: it holds the port bound without listening, so
+/// no other test or process can start listening there meanwhile (a port
+/// merely found free and let go could be taken before it is used).
+fn refusing_port() -> (tokio::net::TcpSocket, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    (socket, url)
 }
 
 fn peer(config: PeerConfig) -> (Peer, prometheus::Registry) {
@@ -107,29 +124,54 @@ async fn client_errors_are_never_retried() {
 
 #[tokio::test]
 async fn a_slow_peer_costs_the_deadline_not_more() {
-    let (url, _) = stub(StatusCode::OK, Duration::from_secs(30)).await;
+    let (url, hits) = stub(StatusCode::OK, Duration::from_secs(30)).await;
+    // The attempt timeout is far beyond the sanity bound, so only the
+    // deadline can end the call in time.
     let (peer, _) = peer(PeerConfig {
-        attempt_timeout: Duration::from_millis(100),
+        attempt_timeout: Duration::from_secs(60),
         deadline: Duration::from_millis(250),
         ..quick()
     });
-    let started = Instant::now();
-    let err = call(&peer, &url, Idempotency::Idempotent)
+    let err = tokio::time::timeout(SANITY, call(&peer, &url, Idempotency::Idempotent))
         .await
+        .expect("the call ends on its own deadline, not the test's")
         .unwrap_err();
     assert!(matches!(err, ClientError::DeadlineExceeded(_)), "{err:?}");
     assert!(err.is_unavailable());
-    // Generous bound: the point is "not 30 s", not a latency figure.
-    assert!(started.elapsed() < Duration::from_secs(10));
+    // The one attempt had the whole deadline (a timer never fires early),
+    // so no retry was left to make.
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "one attempt");
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_deadline() {
+    let (url, hits) = stub(StatusCode::OK, Duration::from_secs(30)).await;
+    // Five retries allowed, each attempt cut at 100 ms: left alone that is
+    // six attempts. The 250 ms deadline leaves room for at most three,
+    // because a timer never fires early: attempt k starts no sooner than
+    // (k - 1) x 100 ms into the call, and none starts past the deadline.
+    let (peer, _) = peer(PeerConfig {
+        attempt_timeout: Duration::from_millis(100),
+        deadline: Duration::from_millis(250),
+        max_retries: 5,
+        ..quick()
+    });
+    let err = tokio::time::timeout(SANITY, call(&peer, &url, Idempotency::Idempotent))
+        .await
+        .expect("the call ends by itself")
+        .unwrap_err();
+    assert!(matches!(err, ClientError::DeadlineExceeded(_)), "{err:?}");
+    let attempts = hits.load(Ordering::SeqCst);
+    assert!(
+        (1..=3).contains(&attempts),
+        "{attempts} attempts: the deadline, not the retry count, ended the call"
+    );
 }
 
 #[tokio::test]
 async fn the_breaker_opens_and_then_fails_fast_without_calling() {
     // Nothing listens here: every connect is refused.
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    let (_held, dead) = refusing_port();
     let (peer, _) = peer(PeerConfig {
         breaker_threshold: 3,
         breaker_cooldown: Duration::from_secs(60),
@@ -162,8 +204,18 @@ async fn a_refused_retry_after_a_delivered_attempt_is_not_unreachable() {
     // The first connection reads the request and hangs up without an
     // answer; then nothing listens, so the retry's connect is refused. The
     // request may have taken effect: the error must not say "unreachable".
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    // A second socket holds the port once the listener is gone (both
+    // bound with SO_REUSEPORT; it never listens), so that the retry is
+    // certainly refused and nobody else can start listening there.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseport(true).unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    let holder = tokio::net::TcpSocket::new_v4().unwrap();
+    holder.set_reuseport(true).unwrap();
+    holder.bind(addr).unwrap();
+    let listener = socket.listen(8).unwrap();
+    let url = format!("http://{addr}");
     let server = tokio::spawn(async move {
         use tokio::io::AsyncReadExt;
         let (mut conn, _) = listener.accept().await.unwrap();
@@ -177,6 +229,7 @@ async fn a_refused_retry_after_a_delivered_attempt_is_not_unreachable() {
     });
     let result = call(&peer, &url, Idempotency::Idempotent).await;
     server.await.unwrap();
+    drop(holder);
     let err = result.unwrap_err();
     assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
     assert!(err.is_unavailable());
@@ -232,16 +285,20 @@ async fn after_the_cooldown_one_good_probe_closes_the_breaker() {
 }
 
 /// A raw peer that answers every connection with a status line and headers
-/// promising a body, then stalls with the connection open.
-async fn stalling_body_stub() -> String {
+/// promising a body, then stalls with the connection open. Counts the
+/// connections.
+async fn stalling_body_stub() -> (String, Arc<AtomicU32>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicU32::new(0));
+    let counter = connections.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
+            counter.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = socket.read(&mut buf).await;
@@ -251,33 +308,34 @@ async fn stalling_body_stub() -> String {
             });
         }
     });
-    url
+    (url, connections)
 }
 
 #[tokio::test]
 async fn a_peer_stalling_mid_body_costs_the_deadline_not_more() {
-    let url = stalling_body_stub().await;
+    let (url, connections) = stalling_body_stub().await;
+    // The attempt timeout is far beyond the sanity bound, so the deadline
+    // is the only thing that can end the call in time: were the body read
+    // outside the deadline, the call would wait for the attempt timeout
+    // (or, outside that too, for the stub's ten minutes).
     let (peer, _) = peer(PeerConfig {
-        attempt_timeout: Duration::from_millis(200),
-        deadline: Duration::from_millis(600),
+        attempt_timeout: Duration::from_secs(60),
+        deadline: Duration::from_millis(300),
+        max_retries: 2,
         ..quick()
     });
-    let started = Instant::now();
     // Through a typed client, as services call: the body is decoded too.
     let client = shop_api::ProductClient::with_transport(Arc::new(peer), url);
-    let outcome = tokio::time::timeout(
-        Duration::from_secs(20),
-        client.reservation(uuid::Uuid::nil()),
-    )
-    .await
-    .expect("the call ends on its own deadline, not the test's");
-    let err = outcome.expect_err("no complete answer came");
+    let err = tokio::time::timeout(SANITY, client.reservation(uuid::Uuid::nil()))
+        .await
+        .expect("the call ends on its own deadline, not the test's")
+        .expect_err("no complete answer came");
+    // The deadline's error, not a body read error after a long wait.
+    assert!(matches!(err, ClientError::DeadlineExceeded(_)), "{err:?}");
     assert!(err.is_unavailable(), "{err}");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
+    // The one attempt used the whole deadline (its timeout is the time left,
+    // and a timer never fires early), so no retry could follow.
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "one attempt");
 }
 
 #[tokio::test]

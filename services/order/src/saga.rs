@@ -9,7 +9,6 @@
 
 use shop_api::cart::RemoveLines;
 use shop_api::cart::StoredLine;
-use shop_api::order::Checkout;
 use shop_api::order::OrderLine;
 use shop_api::product::{ReservationLineRequest, ReservationRequest, ReservationStatus};
 use shop_api::{ClientError, Money, ProblemType};
@@ -19,7 +18,7 @@ use crate::db::orders::{self as db, Begin};
 use crate::domain::checkout::{
     self, Action, CommitReply, Event, Lookup, Outcome, Progress, Reply, ReserveReply, Step,
 };
-use crate::domain::order;
+use crate::domain::order::{IdempotencyKey, ValidCheckout};
 use crate::error::{self, Error, OrderError};
 use crate::fault::{FaultPoint, maybe_crash};
 use crate::state::AppState;
@@ -57,15 +56,14 @@ pub struct Ticket<'a> {
 pub async fn checkout(
     state: &AppState,
     user: &str,
-    key: &str,
-    body: &Checkout,
+    key: &IdempotencyKey,
+    body: &ValidCheckout,
 ) -> Result<Answer, Error> {
-    let canonical = order::canonical(body)?;
     let id = Uuid::now_v7();
     let count = |outcome: &str| state.business.checkouts.with_label_values(&[outcome]).inc();
-    match db::begin(&state.db, id, user, key, &canonical, body.note.as_deref()).await? {
+    match db::begin(&state.db, id, user, key, body).await? {
         Begin::Started => {}
-        Begin::Existing(e) if e.request_body != canonical => {
+        Begin::Existing(e) if e.request_body != body.canonical() => {
             return Err(OrderError::IdempotencyMismatch.into());
         }
         Begin::Existing(e) => {

@@ -1,7 +1,10 @@
 //! The product service's business metrics, beside the platform's RED
 //! metrics in the same registry.
 
-use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    IntCounter, IntCounterVec, Opts, Registry, register_int_counter_vec_with_registry,
+    register_int_counter_with_registry,
+};
 
 /// Counters that tell how reservations go.
 #[derive(Clone)]
@@ -16,28 +19,50 @@ pub struct ProductMetrics {
 impl ProductMetrics {
     /// Creates the counters and registers them.
     pub fn register(registry: &Registry) -> Self {
-        let reservations = IntCounterVec::new(
+        let reservations = register_int_counter_vec_with_registry!(
             Opts::new(
                 "product_reservations_total",
                 "Reservation requests by outcome.",
             ),
             &["outcome"],
+            registry
         )
-        .expect("valid metric");
-        let expired = IntCounter::new(
+        .expect("metric registered once");
+        let expired = register_int_counter_with_registry!(
             "product_reservations_expired_total",
             "Held reservations whose stock the sweeper returned.",
+            registry
         )
-        .expect("valid metric");
-        registry
-            .register(Box::new(reservations.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(expired.clone()))
-            .expect("registered once");
+        .expect("metric registered once");
         Self {
             reservations,
             expired,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dashboards and alerts read these names, help texts and labels.
+    #[test]
+    fn names_help_and_labels_stay_as_published() {
+        let registry = Registry::new();
+        let m = ProductMetrics::register(&registry);
+        m.reservations.with_label_values(&["created"]).inc();
+        m.expired.inc();
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .unwrap();
+        let expected = [
+            "# HELP product_reservations_expired_total Held reservations whose stock the sweeper returned.",
+            "# TYPE product_reservations_expired_total counter",
+            "product_reservations_expired_total 1",
+            "# HELP product_reservations_total Reservation requests by outcome.",
+            "# TYPE product_reservations_total counter",
+            r#"product_reservations_total{outcome="created"} 1"#,
+        ];
+        assert_eq!(text.lines().collect::<Vec<_>>(), expected);
     }
 }

@@ -1,3 +1,3 @@
 //! The cart service's SQL.
 
-pub mod lines;
+pub mod cart_lines;

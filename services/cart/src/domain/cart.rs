@@ -1,9 +1,11 @@
-//! Cart rules: valid quantities, line limits, single currency, and how a
-//! cart is priced from stored lines and (when reachable) the catalog.
+//! Cart rules: valid quantities and removals (checked types, parsed once
+//! from the wire and the only thing `db::cart_lines` takes), line limits, single
+//! currency, and how a cart is priced from stored lines and (when
+//! reachable) the catalog.
 
 use std::collections::HashMap;
 
-use shop_api::cart::{Cart, CartItem, MAX_LINES, MAX_QUANTITY, StoredLine};
+use shop_api::cart::{Cart, CartItem, LineRef, MAX_LINES, MAX_QUANTITY, RemoveLines, StoredLine};
 use shop_api::product::Product;
 use shop_api::{FieldError, Money};
 use uuid::Uuid;
@@ -36,15 +38,46 @@ fn field(name: &str, message: String) -> Vec<FieldError> {
     }]
 }
 
-/// A quantity a line may be set to.
-pub fn validate_quantity(quantity: i32) -> Result<(), Vec<FieldError>> {
-    if (1..=MAX_QUANTITY).contains(&quantity) {
-        Ok(())
-    } else {
-        Err(field(
-            "quantity",
-            format!("must be between 1 and {MAX_QUANTITY}"),
-        ))
+/// A quantity a line may be set to: 1 to [`MAX_QUANTITY`]. Only
+/// [`Self::parse`] makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity(i32);
+
+impl Quantity {
+    /// Checks `PUT /v1/cart/items/{id}`'s quantity.
+    pub fn parse(quantity: i32) -> Result<Self, Vec<FieldError>> {
+        if (1..=MAX_QUANTITY).contains(&quantity) {
+            Ok(Self(quantity))
+        } else {
+            Err(field(
+                "quantity",
+                format!("must be between 1 and {MAX_QUANTITY}"),
+            ))
+        }
+    }
+
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+/// The lines a checkout took, at most [`MAX_LINES`] (no cart holds more).
+/// Only [`Self::parse`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal(Vec<LineRef>);
+
+impl Removal {
+    /// Checks `POST /internal/v1/carts/remove`'s body.
+    pub fn parse(body: RemoveLines) -> Result<Self, Vec<FieldError>> {
+        if body.lines.len() > MAX_LINES {
+            return Err(field("lines", format!("at most {MAX_LINES} lines")));
+        }
+        Ok(Self(body.lines))
+    }
+
+    /// Each line with the revision the checkout read.
+    pub fn lines(&self) -> &[LineRef] {
+        &self.0
     }
 }
 
@@ -149,10 +182,32 @@ mod tests {
 
     #[test]
     fn quantities_are_bounded() {
-        assert!(validate_quantity(0).is_err());
-        assert!(validate_quantity(1).is_ok());
-        assert!(validate_quantity(99).is_ok());
-        assert!(validate_quantity(100).is_err());
+        assert_eq!(Quantity::parse(0).unwrap_err()[0].field, "quantity");
+        assert_eq!(Quantity::parse(1).unwrap().get(), 1);
+        assert_eq!(Quantity::parse(99).unwrap().get(), 99);
+        assert!(Quantity::parse(100).is_err());
+        assert!(Quantity::parse(-1).is_err());
+    }
+
+    #[test]
+    fn a_removal_holds_at_most_a_cartful_of_lines() {
+        let refs = |n: usize| RemoveLines {
+            lines: (0..n)
+                .map(|i| LineRef {
+                    product_id: Uuid::now_v7(),
+                    revision: i as i64,
+                })
+                .collect(),
+        };
+        assert_eq!(Removal::parse(refs(0)).unwrap().lines(), &[]);
+        let full = refs(MAX_LINES);
+        assert_eq!(
+            Removal::parse(full.clone()).unwrap().lines(),
+            &full.lines[..]
+        );
+        let errors = Removal::parse(refs(MAX_LINES + 1)).unwrap_err();
+        assert_eq!(errors[0].field, "lines");
+        assert_eq!(errors[0].message, "at most 50 lines");
     }
 
     #[test]

@@ -12,8 +12,8 @@ use shop_common::auth::User;
 use shop_common::json::JsonObject;
 use uuid::Uuid;
 
-use crate::db::lines as db;
-use crate::domain::cart::{self, Line};
+use crate::db::cart_lines as db;
+use crate::domain::cart::{self, Line, Quantity};
 use crate::error::{CartError, Error};
 use crate::state::AppState;
 
@@ -91,7 +91,7 @@ pub async fn set_quantity(
     Path(product_id): Path<Uuid>,
     JsonObject(body): JsonObject<SetQuantity>,
 ) -> Result<Json<CartItem>, Error> {
-    cart::validate_quantity(body.quantity)?;
+    let quantity = Quantity::parse(body.quantity)?;
     let product = match state.product.get(product_id).await {
         Ok(p) => p.body,
         Err(e) if e.problem().and_then(|p| p.kind()) == Some(shop_api::ProblemType::NotFound) => {
@@ -104,7 +104,7 @@ pub async fn set_quantity(
     if product.archived {
         return Err(CartError::ProductUnavailable(product_id).into());
     }
-    let line = db::set_quantity(&state.db, &user.id, &product, body.quantity, |existing| {
+    let line = db::set_quantity(&state.db, &user.id, &product, quantity, |existing| {
         cart::check_addition(existing, &product)
     })
     .await??;

@@ -12,7 +12,8 @@ use shop_api::cart::{CartOwner, RemoveLines, Removed, StoredCart};
 use shop_common::auth::Service;
 use shop_common::json::JsonObject;
 
-use crate::db::lines as db;
+use crate::db::cart_lines as db;
+use crate::domain::cart::Removal;
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -56,12 +57,7 @@ pub async fn remove_lines(
     Query(CartOwner { user_id }): Query<CartOwner>,
     JsonObject(body): JsonObject<RemoveLines>,
 ) -> Result<Json<Removed>, Error> {
-    if body.lines.len() > shop_api::cart::MAX_LINES {
-        return Err(Error::Validation(vec![shop_api::FieldError {
-            field: "lines".into(),
-            message: format!("at most {} lines", shop_api::cart::MAX_LINES),
-        }]));
-    }
-    let removed = db::remove_revisions(&state.db, &user_id, &body.lines).await?;
+    let removal = Removal::parse(body)?;
+    let removed = db::remove_revisions(&state.db, &user_id, &removal).await?;
     Ok(Json(Removed { removed }))
 }

@@ -274,3 +274,34 @@ async fn checkout_removal_takes_only_the_lines_it_read(db: PgPool) {
         .await;
     assert_eq!(again.body["removed"], 0);
 }
+
+#[sqlx::test]
+async fn a_removal_of_more_lines_than_a_cart_holds_is_refused_and_changes_nothing(db: PgPool) {
+    let app = TestCart::new(db).await;
+    let a = app.product("A", 1, "EUR").await;
+    app.put("alice", a, 1).await;
+    let stored = app
+        .with_service()
+        .call(Method::GET, "/internal/v1/carts?user_id=alice", None)
+        .await;
+    let mut refs = vec![json!({
+        "product_id": stored.body["lines"][0]["product_id"],
+        "revision": stored.body["lines"][0]["revision"],
+    })];
+    refs.extend(
+        (0..shop_api::cart::MAX_LINES)
+            .map(|i| json!({"product_id": Uuid::now_v7(), "revision": i})),
+    );
+    let refused = app
+        .with_service()
+        .call(
+            Method::POST,
+            "/internal/v1/carts/remove?user_id=alice",
+            Some(json!({ "lines": refs })),
+        )
+        .await;
+    refused.assert_problem(422, "validation");
+    assert_eq!(refused.body["errors"][0]["field"], "lines");
+    let cart = app.cart("alice").await;
+    assert_eq!(cart.body["items"].as_array().unwrap().len(), 1);
+}

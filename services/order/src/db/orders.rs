@@ -1,4 +1,5 @@
-//! Orders, their lines, stored answers and recovery claims.
+//! Orders, their lines, stored answers and recovery claims. Request input
+//! comes as `domain::order`'s checked types, never as wire types.
 
 use std::time::Duration;
 
@@ -8,6 +9,8 @@ use shop_api::cart::{LineRef, StoredLine};
 use shop_api::order::{Order, OrderLine, OrderStatus};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::domain::order::{IdempotencyKey, ListQuery, ValidCheckout};
 
 /// What `begin` found.
 #[derive(Debug)]
@@ -31,16 +34,15 @@ pub async fn begin(
     db: &PgPool,
     id: Uuid,
     user: &str,
-    key: &str,
-    body: &str,
-    note: Option<&str>,
+    key: &IdempotencyKey,
+    body: &ValidCheckout,
 ) -> sqlx::Result<Begin> {
     // The key can be freed between our insert and our select (a transient
     // failure of the request holding it finished just then): try again,
     // a few times at most. Each lap means another request just finished
     // with this key, so three in a row is a client hammering it.
     for _ in 0..3 {
-        if let Some(begun) = try_begin(db, id, user, key, body, note).await? {
+        if let Some(begun) = try_begin(db, id, user, key, body).await? {
             return Ok(begun);
         }
     }
@@ -53,9 +55,8 @@ async fn try_begin(
     db: &PgPool,
     id: Uuid,
     user: &str,
-    key: &str,
-    body: &str,
-    note: Option<&str>,
+    key: &IdempotencyKey,
+    body: &ValidCheckout,
 ) -> sqlx::Result<Option<Begin>> {
     let inserted = sqlx::query(
         "INSERT INTO orders (id, user_id, idempotency_key, request_body, note, status) \
@@ -63,9 +64,9 @@ async fn try_begin(
     )
     .bind(id)
     .bind(user)
-    .bind(key)
-    .bind(body)
-    .bind(note)
+    .bind(key.as_str())
+    .bind(body.canonical())
+    .bind(body.note())
     .execute(db)
     .await?
     .rows_affected();
@@ -77,7 +78,7 @@ async fn try_begin(
          WHERE user_id = $1 AND idempotency_key = $2",
     )
     .bind(user)
-    .bind(key)
+    .bind(key.as_str())
     .fetch_optional(db)
     .await?;
     Ok(existing.map(Begin::Existing))
@@ -290,19 +291,15 @@ pub async fn get(db: &PgPool, user: &str, order: Uuid) -> sqlx::Result<Option<Or
 }
 
 /// A page of the user's orders, newest first, and whether more follow.
-pub async fn list(
-    db: &PgPool,
-    user: &str,
-    before: Option<Uuid>,
-    limit: u32,
-) -> sqlx::Result<(Vec<Order>, bool)> {
+pub async fn list(db: &PgPool, user: &str, q: &ListQuery) -> sqlx::Result<(Vec<Order>, bool)> {
+    let limit = q.limit();
     let mut conn = db.acquire().await?;
     let mut heads = sqlx::query_as::<_, Head>(sqlx::AssertSqlSafe(format!(
         "SELECT {HEAD} FROM orders WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2) \
          ORDER BY id DESC LIMIT $3"
     )))
     .bind(user)
-    .bind(before)
+    .bind(q.before())
     .bind(i64::from(limit) + 1)
     .fetch_all(&mut *conn)
     .await?;

@@ -1,43 +1,134 @@
-//! Order rules: idempotency keys, what makes two checkout requests the same,
-//! and how an order is priced from its reservation.
+//! Order rules: checked types for what a request brings (its
+//! idempotency key, its checkout body, its list query: each parsed once,
+//! and the only form `db::orders` takes), what makes two checkout requests
+//! the same, and how an order is priced from its reservation.
 
-use shop_api::Money;
-use shop_api::order::{Checkout, MAX_IDEMPOTENCY_KEY_LEN, OrderLine};
+use shop_api::order::{Checkout, ListOrders, MAX_IDEMPOTENCY_KEY_LEN, OrderLine};
 use shop_api::product::ReservedLine;
+use shop_api::{FieldError, Money};
+use shop_common::pagination::{decode_cursor, page_limit};
 use uuid::Uuid;
 
-/// Checks an `Idempotency-Key` value: 1 to 255 visible ASCII characters.
-pub fn validate_key(key: Option<&str>) -> Result<String, String> {
-    let key = key.ok_or("the Idempotency-Key header is required for checkout")?;
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
-        return Err(format!(
-            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"
-        ));
+/// An `Idempotency-Key` value: 1 to 255 visible ASCII characters. Only
+/// [`Self::parse`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Checks the header's bytes, if it came. A bad key is a malformed
+    /// request (400), not a bad body field, so the error is the problem's
+    /// detail rather than a list of field errors.
+    pub fn parse(header: Option<&[u8]>) -> Result<Self, String> {
+        let key = header.ok_or("the Idempotency-Key header is required for checkout")?;
+        // What an HTTP library will show as text: visible ASCII, spaces and
+        // tabs. Anything else is refused before the length is looked at.
+        let key = match std::str::from_utf8(key) {
+            Ok(text)
+                if text
+                    .bytes()
+                    .all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) =>
+            {
+                text
+            }
+            _ => return Err("Idempotency-Key must be visible ASCII characters".into()),
+        };
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+            return Err(format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"
+            ));
+        }
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("Idempotency-Key must be visible ASCII characters".into());
+        }
+        Ok(Self(key.to_owned()))
     }
-    if !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err("Idempotency-Key must be visible ASCII characters".into());
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    Ok(key.to_owned())
 }
 
 /// Most characters in a checkout note.
 pub const MAX_NOTE: usize = 500;
 
-/// Validates a checkout body and returns its canonical form: two requests
-/// are "the same" for idempotency when their canonical forms are equal
-/// (whitespace and key order do not matter).
-pub fn canonical(body: &Checkout) -> Result<String, Vec<shop_api::FieldError>> {
-    if body
-        .note
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_NOTE)
-    {
-        return Err(vec![shop_api::FieldError {
-            field: "note".into(),
-            message: format!("must be at most {MAX_NOTE} characters"),
-        }]);
+/// A checkout body that keeps every rule, with its canonical form: two
+/// requests are "the same" for idempotency when their canonical forms are
+/// equal (whitespace and key order do not matter). Only [`Self::parse`]
+/// makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidCheckout {
+    canonical: String,
+    note: Option<String>,
+}
+
+impl ValidCheckout {
+    /// Checks `POST /v1/orders`'s body.
+    pub fn parse(body: Checkout) -> Result<Self, Vec<FieldError>> {
+        if body
+            .note
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_NOTE)
+        {
+            return Err(vec![FieldError {
+                field: "note".into(),
+                message: format!("must be at most {MAX_NOTE} characters"),
+            }]);
+        }
+        Ok(Self {
+            canonical: serde_json::to_string(&body).expect("serializable"),
+            note: body.note,
+        })
     }
-    Ok(serde_json::to_string(body).expect("serializable"))
+
+    /// The body as stored and compared for the key.
+    pub fn canonical(&self) -> &str {
+        &self.canonical
+    }
+
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
+}
+
+/// A valid `GET /v1/orders` query. Only [`Self::parse`] makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListQuery {
+    before: Option<Uuid>,
+    limit: u32,
+}
+
+impl ListQuery {
+    /// Checks the parameters, naming every one that breaks a rule.
+    pub fn parse(q: ListOrders) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let limit = page_limit(q.limit).unwrap_or_else(|e| {
+            errors.push(e);
+            1
+        });
+        let before = match q.cursor.as_deref().map(decode_cursor) {
+            Some(Err(e)) => {
+                errors.push(e);
+                None
+            }
+            Some(Ok(id)) => Some(id),
+            None => None,
+        };
+        if errors.is_empty() {
+            Ok(Self { before, limit })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Only orders older than this id (the cursor): the list is newest first.
+    pub fn before(&self) -> Option<Uuid> {
+        self.before
+    }
+
+    /// Page size, 1 to 100.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
 }
 
 /// One order has one currency. When the reserved prices are in more than
@@ -118,24 +209,71 @@ mod tests {
 
     #[test]
     fn keys_are_required_and_bounded() {
-        assert!(validate_key(None).is_err());
-        assert!(validate_key(Some("")).is_err());
-        assert!(validate_key(Some(&"k".repeat(256))).is_err());
-        assert!(validate_key(Some("has space")).is_err());
-        assert_eq!(validate_key(Some(&"k".repeat(255))).unwrap().len(), 255);
+        let parse = |key: &str| IdempotencyKey::parse(Some(key.as_bytes()));
+        let required = IdempotencyKey::parse(None).unwrap_err();
+        assert_eq!(
+            required,
+            "the Idempotency-Key header is required for checkout"
+        );
+        let length = "Idempotency-Key must be 1 to 255 characters";
+        let ascii = "Idempotency-Key must be visible ASCII characters";
+        assert_eq!(parse("").unwrap_err(), length);
+        assert_eq!(parse(&"k".repeat(256)).unwrap_err(), length);
+        assert_eq!(parse("has space").unwrap_err(), ascii);
+        assert_eq!(parse(&" ".repeat(256)).unwrap_err(), length);
+        assert_eq!(parse("k\u{e9}").unwrap_err(), ascii);
+        let mut long_and_binary = vec![b'k'; 300];
+        long_and_binary.push(0xff);
+        assert_eq!(
+            IdempotencyKey::parse(Some(&long_and_binary)).unwrap_err(),
+            ascii,
+            "bytes no header text can hold are refused before the length"
+        );
+        assert_eq!(parse(&"k".repeat(255)).unwrap().as_str().len(), 255);
+        assert_eq!(parse("a-Key_1!~").unwrap().as_str(), "a-Key_1!~");
     }
 
     #[test]
     fn canonical_bodies_ignore_formatting() {
-        let a: Checkout = serde_json::from_str(r#"{ "note" : "hi" }"#).unwrap();
-        let b: Checkout = serde_json::from_str(r#"{"note":"hi"}"#).unwrap();
-        assert_eq!(canonical(&a), canonical(&b));
-        let c: Checkout = serde_json::from_str(r#"{}"#).unwrap();
-        assert_ne!(canonical(&a), canonical(&c));
+        let parse = |json| ValidCheckout::parse(serde_json::from_str(json).unwrap()).unwrap();
+        let (a, b) = (parse(r#"{ "note" : "hi" }"#), parse(r#"{"note":"hi"}"#));
+        assert_eq!(a.canonical(), b.canonical());
+        assert_eq!(a.note(), Some("hi"));
+        let c = parse(r#"{}"#);
+        assert_ne!(a.canonical(), c.canonical());
+        assert_eq!(c.note(), None);
         let long = Checkout {
             note: Some("x".repeat(501)),
         };
-        assert!(canonical(&long).is_err());
+        assert_eq!(ValidCheckout::parse(long).unwrap_err()[0].field, "note");
+    }
+
+    #[test]
+    fn list_queries_name_every_bad_parameter() {
+        let id = Uuid::now_v7();
+        let q = ListQuery::parse(ListOrders {
+            limit: Some(5),
+            cursor: Some(shop_common::pagination::encode_cursor(id)),
+        })
+        .unwrap();
+        assert_eq!((q.before(), q.limit()), (Some(id), 5));
+        assert_eq!(ListQuery::parse(ListOrders::default()).unwrap().limit(), 20);
+        let fields: Vec<_> = ListQuery::parse(ListOrders {
+            limit: Some(0),
+            cursor: Some("zzz".into()),
+        })
+        .unwrap_err()
+        .into_iter()
+        .map(|e| e.field)
+        .collect();
+        assert_eq!(fields, ["limit", "cursor"]);
+        assert!(
+            ListQuery::parse(ListOrders {
+                limit: Some(101),
+                cursor: None,
+            })
+            .is_err()
+        );
     }
 
     #[test]

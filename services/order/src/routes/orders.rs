@@ -14,29 +14,22 @@ use shop_common::pagination;
 use uuid::Uuid;
 
 use crate::db::orders::{self as db, Cancel};
-use crate::domain::order;
+use crate::domain::order::{IdempotencyKey, ListQuery, ValidCheckout};
 use crate::error::{Error, OrderError};
 use crate::saga;
 use crate::state::AppState;
 
-/// The `Idempotency-Key` header, checked before the body is read.
-pub struct IdempotencyKey(pub String);
-
+/// The `Idempotency-Key` header, parsed as an extractor so that a bad key
+/// is refused before the body is read.
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let raw = match parts.headers.get(IDEMPOTENCY_KEY) {
-            None => None,
-            Some(v) => Some(v.to_str().map_err(|_| {
-                Error::from(OrderError::BadRequest(
-                    "Idempotency-Key must be visible ASCII characters".into(),
-                ))
-            })?),
-        };
-        order::validate_key(raw)
-            .map(IdempotencyKey)
-            .map_err(|e| OrderError::BadRequest(e).into())
+        let header = parts
+            .headers
+            .get(IDEMPOTENCY_KEY)
+            .map(HeaderValue::as_bytes);
+        IdempotencyKey::parse(header).map_err(|e| OrderError::BadRequest(e).into())
     }
 }
 
@@ -65,9 +58,10 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
 pub async fn checkout(
     State(state): State<AppState>,
     user: User,
-    IdempotencyKey(key): IdempotencyKey,
+    key: IdempotencyKey,
     JsonObject(body): JsonObject<Checkout>,
 ) -> Result<Response, Error> {
+    let body = ValidCheckout::parse(body)?;
     let answer = saga::checkout(&state, &user.id, &key, &body).await?;
     let content_type = if answer.is_problem() {
         PROBLEM_JSON
@@ -105,23 +99,8 @@ pub async fn list(
     user: User,
     Query(query): Query<ListOrders>,
 ) -> Result<Json<OrderPage>, Error> {
-    let mut errors = Vec::new();
-    let limit = pagination::page_limit(query.limit).unwrap_or_else(|e| {
-        errors.push(e);
-        1
-    });
-    let before = match query.cursor.as_deref().map(pagination::decode_cursor) {
-        Some(Err(e)) => {
-            errors.push(e);
-            None
-        }
-        Some(Ok(id)) => Some(id),
-        None => None,
-    };
-    if !errors.is_empty() {
-        return Err(Error::Validation(errors));
-    }
-    let (items, more) = db::list(&state.db, &user.id, before, limit).await?;
+    let query = ListQuery::parse(query)?;
+    let (items, more) = db::list(&state.db, &user.id, &query).await?;
     let next_cursor = match items.last() {
         Some(last) if more => Some(pagination::encode_cursor(last.id)),
         _ => None,

@@ -128,11 +128,32 @@ async fn keys_are_required_and_bounded(db: PgPool) {
     let shop = Shop::start(db, false).await;
     let p = shop.new_product(5, 100).await;
     shop.cart_of("alice").set_quantity(p, 1).await.unwrap();
-    for key in [None, Some(""), Some(&*"k".repeat(256))] {
+    for key in [None, Some(""), Some(&*"k".repeat(256)), Some("has space")] {
         let (status, _, body) = shop.checkout_raw("alice", key, "{}").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{key:?}");
         assert_eq!(json(&body)["type"], "urn:shop:problem:bad-request");
     }
+    // Bytes outside visible ASCII (here Latin-1 obs-text) are refused too.
+    let resp = shop
+        .http
+        .post(format!("{}/v1/orders", shop.order.url))
+        .bearer_auth(user_token("alice"))
+        .header("content-type", "application/json")
+        .header(
+            "idempotency-key",
+            reqwest::header::HeaderValue::from_bytes(b"k\xe9").unwrap(),
+        )
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(
+        json(&body)["detail"],
+        "Idempotency-Key must be visible ASCII characters"
+    );
+    assert_eq!(shop.order_count("alice", "pending").await, 0);
     assert_eq!(
         shop.checkout_raw("alice", Some(&"k".repeat(255)), "{}")
             .await
@@ -304,4 +325,75 @@ async fn with_product_down_checkout_fails_fast_and_leaks_nothing(db: PgPool) {
         (3, 0, 2),
         "sold once, nothing held or leaked"
     );
+}
+
+#[sqlx::test]
+async fn list_parameters_are_validated(db: PgPool) {
+    let shop = Shop::start(db, false).await;
+    let list = |query: &'static str| {
+        shop.http
+            .get(format!("{}/v1/orders?{query}", shop.order.url))
+            .bearer_auth(user_token("alice"))
+            .send()
+    };
+    let resp = list("limit=0&cursor=zzz").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = json(&resp.bytes().await.unwrap());
+    assert_eq!(body["type"], "urn:shop:problem:validation");
+    let fields: Vec<_> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fields, ["limit", "cursor"]);
+    let resp = list("limit=abc").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = list("limit=100").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[sqlx::test]
+async fn stored_answers_replay_with_their_content_type_and_the_first_request_id(db: PgPool) {
+    let shop = Shop::start(db, false).await;
+    let p = shop.new_product(1, 100).await;
+    shop.cart_of("alice").set_quantity(p, 1).await.unwrap();
+    shop.cart_of("bob").set_quantity(p, 1).await.unwrap();
+
+    let request_id = |h: &reqwest::header::HeaderMap| {
+        h.get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .expect("x-request-id")
+    };
+    let content_type = |h: &reqwest::header::HeaderMap| {
+        h.get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+
+    // A 201, then its replay.
+    let (s1, h1, b1) = shop.checkout_raw("alice", Some("ok"), "{}").await;
+    let (s2, h2, b2) = shop.checkout_raw("alice", Some("ok"), "{}").await;
+    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(b1, b2);
+    for h in [&h1, &h2] {
+        assert_eq!(content_type(h).as_deref(), Some("application/json"));
+        assert!(h.get("location").is_some());
+    }
+    assert_ne!(request_id(&h1), request_id(&h2), "each request its own id");
+
+    // A stored problem (out of stock), then its replay: the body quotes the
+    // first request, byte for byte; the header names the request at hand.
+    let (s1, h1, b1) = shop.checkout_raw("bob", Some("late"), "{}").await;
+    let (s2, h2, b2) = shop.checkout_raw("bob", Some("late"), "{}").await;
+    assert_eq!((s1, s2), (StatusCode::CONFLICT, StatusCode::CONFLICT));
+    assert_eq!(b1, b2);
+    for h in [&h1, &h2] {
+        assert_eq!(content_type(h).as_deref(), Some("application/problem+json"));
+    }
+    assert_eq!(json(&b1)["type"], "urn:shop:problem:out-of-stock");
+    assert_eq!(json(&b1)["request_id"], request_id(&h1));
+    assert_eq!(json(&b2)["request_id"], request_id(&h1));
+    assert_ne!(request_id(&h2), request_id(&h1));
 }

@@ -12,7 +12,7 @@ use shop_api::product::NewProduct;
 use shop_api::{CartClient, Money, OrderClient, ProductClient};
 use shop_common::http_client::PeerConfig;
 use shop_common::server::HttpConfig;
-use shop_common::testing::TestApp;
+use shop_common::testing::{FaultProxy, TestApp};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -67,7 +67,44 @@ pub fn order_settings(product_url: &str, cart_url: &str, patient: bool) -> order
     }
 }
 
+/// Fault proxies between order and its peers (see [`Shop::with_faults`]).
+pub struct Faults {
+    pub product: FaultProxy,
+    pub cart: FaultProxy,
+}
+
 impl Shop {
+    /// A shop whose order service reaches product and cart through fault
+    /// proxies, for the failure table's rows: a call can be made to hang,
+    /// to lose its answer, or to fail. Its breakers never open (a test of
+    /// the breaker starts an order replica of its own), so each test sees
+    /// exactly the faults it sets.
+    pub async fn with_faults(order_db: PgPool) -> (Self, Faults) {
+        let shop = Self::start(order_db.clone(), false).await;
+        let faults = Faults {
+            product: FaultProxy::start(&shop.product.url).await,
+            cart: FaultProxy::start(&shop.cart.url).await,
+        };
+        let mut settings = order_settings(&faults.product.url, &faults.cart.url, false);
+        settings.product_peer.breaker_threshold = u32::MAX;
+        settings.cart_peer.breaker_threshold = u32::MAX;
+        // The order service of `start` goes; one behind the proxies takes
+        // over the same database.
+        shop.order.shutdown().await.unwrap();
+        let order = TestApp::<Order>::spawn(order_db, settings).await;
+        let shop = Self {
+            state: order.state.clone(),
+            order,
+            ..shop
+        };
+        (shop, faults)
+    }
+
+    /// One recovery round, run by hand: how many orders it handled.
+    pub async fn recovery_round(&self) -> usize {
+        order::recovery::round(&self.state).await.unwrap()
+    }
+
     pub async fn start(order_db: PgPool, patient: bool) -> Self {
         let product = TestApp::<Product>::spawn_scratch(product::Settings::default()).await;
         let cart = TestApp::<Cart>::spawn_scratch(cart::Settings {

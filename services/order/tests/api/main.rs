@@ -4,6 +4,8 @@
 
 mod checkout;
 mod crash;
+mod docs;
+mod failures;
 mod helpers;
 mod load;
 mod recovery;

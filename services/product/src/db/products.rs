@@ -1,12 +1,13 @@
-//! Catalog queries.
+//! Catalog queries. Each takes the checked types of `domain::product`,
+//! never a wire type, so nothing unchecked reaches a statement.
 
 use chrono::{DateTime, Utc};
 use shop_api::Money;
-use shop_api::product::{NewProduct, Product, ProductPatch};
+use shop_api::product::Product;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::catalog::{IfMatch, ListQuery};
+use crate::domain::product::{ListQuery, Precondition, ValidNewProduct, ValidPatch};
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -44,19 +45,19 @@ const COLUMNS: &str = "id, name, description, category, price_amount, currency, 
                        archived, version, created_at, updated_at";
 
 /// Inserts a product with a fresh UUID v7 id.
-pub async fn insert(db: &PgPool, p: &NewProduct) -> sqlx::Result<Product> {
+pub async fn insert(db: &PgPool, p: &ValidNewProduct) -> sqlx::Result<Product> {
     let sql = format!(
         "INSERT INTO products (id, name, description, category, price_amount, currency, stock) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     );
     sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
         .bind(Uuid::now_v7())
-        .bind(&p.name)
-        .bind(&p.description)
-        .bind(&p.category)
-        .bind(p.price.amount)
-        .bind(&p.price.currency)
-        .bind(p.stock)
+        .bind(p.name())
+        .bind(p.description())
+        .bind(p.category())
+        .bind(p.price().amount)
+        .bind(&p.price().currency)
+        .bind(p.stock())
         .fetch_one(db)
         .await
         .map(Product::from)
@@ -83,23 +84,23 @@ pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Product>> {
 /// index for a search, the partial `(category, id) WHERE NOT archived`
 /// index for a category page). `plans.rs` in the tests reads the plans.
 pub fn list_sql(q: &ListQuery) -> String {
-    let category = if q.category.is_some() {
+    let category = if q.category().is_some() {
         "category = $1"
     } else {
         "$1::text IS NULL"
     };
-    let name = if q.name_pattern.is_some() {
+    let name = if q.name_pattern().is_some() {
         "name ILIKE $2"
     } else {
         "$2::text IS NULL"
     };
     // Archived products are listed only when asked for by id.
-    let ids = if q.ids.is_some() {
+    let ids = if q.ids().is_some() {
         "id = ANY($3)"
     } else {
         "NOT archived AND $3::uuid[] IS NULL"
     };
-    let after = if q.after.is_some() {
+    let after = if q.after().is_some() {
         "id > $4"
     } else {
         "$4::uuid IS NULL"
@@ -115,18 +116,18 @@ pub fn list_sql(q: &ListQuery) -> String {
 /// products are only included when asked for by id.
 pub async fn list(db: &PgPool, q: &ListQuery) -> sqlx::Result<(Vec<Product>, bool)> {
     let mut rows: Vec<Product> = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(list_sql(q)))
-        .bind(&q.category)
-        .bind(&q.name_pattern)
-        .bind(&q.ids)
-        .bind(q.after)
-        .bind(i64::from(q.limit) + 1)
+        .bind(q.category())
+        .bind(q.name_pattern())
+        .bind(q.ids())
+        .bind(q.after())
+        .bind(i64::from(q.limit()) + 1)
         .fetch_all(db)
         .await?
         .into_iter()
         .map(Product::from)
         .collect();
-    let more = rows.len() > q.limit as usize;
-    rows.truncate(q.limit as usize);
+    let more = rows.len() > q.limit() as usize;
+    rows.truncate(q.limit() as usize);
     Ok((rows, more))
 }
 
@@ -139,18 +140,36 @@ pub enum PatchOutcome {
     VersionMismatch,
 }
 
-/// Applies a patch in one statement; the version check and the write are
-/// atomic, so two admins racing on the same ETag cannot both win.
+/// The current version of a product, if it exists.
+async fn version(db: &PgPool, id: Uuid) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT version FROM products WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Applies a patch if `precondition` allows the current version.
+///
+/// The version check and the write are atomic, so two admins racing on the
+/// same ETag cannot both win: with `If-Match` the current version is read
+/// and checked, and the write applies only while that is still the
+/// version. A change that lands in between makes the write miss, and the
+/// answer is 412, as it would have been had that change come first. (The
+/// header's tags cannot go into the statement itself: `headers::IfMatch`
+/// answers whether a tag matches, and does not list them.)
 pub async fn patch(
     db: &PgPool,
     id: Uuid,
-    p: &ProductPatch,
-    if_match: IfMatch,
+    p: &ValidPatch,
+    precondition: &Precondition,
 ) -> sqlx::Result<PatchOutcome> {
-    let expected = match if_match {
-        IfMatch::Version(v) => Some(v),
-        IfMatch::Never => Some(-1),
-        IfMatch::Any => None,
+    let expected = match precondition {
+        Precondition::Any => None,
+        Precondition::IfMatch(_) => match version(db, id).await? {
+            None => return Ok(PatchOutcome::NotFound),
+            Some(v) if precondition.allows(v) => Some(v),
+            Some(_) => return Ok(PatchOutcome::VersionMismatch),
+        },
     };
     let sql = format!(
         "UPDATE products SET \
@@ -168,13 +187,13 @@ pub async fn patch(
     let updated = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(expected)
-        .bind(&p.name)
-        .bind(&p.description)
-        .bind(&p.category)
-        .bind(p.price.as_ref().map(|m| m.amount))
-        .bind(p.price.as_ref().map(|m| m.currency.clone()))
-        .bind(p.stock)
-        .bind(p.archived)
+        .bind(p.name())
+        .bind(p.description())
+        .bind(p.category())
+        .bind(p.price().map(|m| m.amount))
+        .bind(p.price().map(|m| m.currency.as_str()))
+        .bind(p.stock())
+        .bind(p.archived())
         .fetch_optional(db)
         .await?;
     match updated {

@@ -99,7 +99,7 @@ pub async fn reserve(
     ttl: Duration,
 ) -> sqlx::Result<ReserveOutcome> {
     let mut tx = db.begin().await?;
-    if !claim(&mut tx, req.id, ttl).await? {
+    if !claim(&mut tx, req.id(), ttl).await? {
         tx.rollback().await?;
         return existing(db, req).await;
     }
@@ -109,7 +109,7 @@ pub async fn reserve(
         return Ok(refused);
     }
     take_stock(&mut tx, req, &locked).await?;
-    let created = get(&mut tx, req.id)
+    let created = get(&mut tx, req.id())
         .await?
         .expect("inserted in this transaction");
     tx.commit().await?;
@@ -136,7 +136,7 @@ async fn claim(tx: &mut PgConnection, id: Uuid, ttl: Duration) -> sqlx::Result<b
 /// other lines are a mismatch.
 async fn existing(db: &PgPool, req: &ValidReservation) -> sqlx::Result<ReserveOutcome> {
     let mut conn = db.acquire().await?;
-    Ok(match get(&mut conn, req.id).await? {
+    Ok(match get(&mut conn, req.id()).await? {
         Some(existing) if req.same_lines_as(&existing.lines) => ReserveOutcome::Replayed(existing),
         Some(existing)
             if existing.lines.is_empty() && existing.status == ReservationStatus::Released =>
@@ -164,7 +164,7 @@ async fn lock_products(tx: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<
 fn refusal(req: &ValidReservation, locked: &[Locked]) -> Option<ReserveOutcome> {
     let mut unavailable = Vec::new();
     let mut short = Vec::new();
-    for line in &req.lines {
+    for line in req.lines() {
         match locked.iter().find(|p| p.id == line.product_id) {
             Some(p) if p.archived => unavailable.push(p.id),
             Some(p) if p.stock < line.quantity => short.push(p.id),
@@ -207,7 +207,7 @@ async fn take_stock(
         "INSERT INTO reservation_lines (reservation_id, product_id, quantity, unit_price_amount, currency) \
          SELECT $1, * FROM unnest($2::uuid[], $3::int4[], $4::int8[], $5::text[])",
     )
-    .bind(req.id)
+    .bind(req.id())
     .bind(&ids)
     .bind(&quantities)
     .bind(&prices)

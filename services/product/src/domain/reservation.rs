@@ -5,21 +5,62 @@ use shop_api::FieldError;
 use shop_api::product::{ReservationLineRequest, ReservationRequest, ReservedLine};
 use uuid::Uuid;
 
+use super::checked;
+
 /// Most lines one reservation may carry.
 pub const MAX_LINES: usize = 100;
 /// Most units of one product one reservation may take.
 pub const MAX_QUANTITY: i32 = 10_000;
 
-/// A reservation request after validation: lines sorted by product id, the
-/// order in which rows are locked, so that two reservations touching the
-/// same products can never deadlock.
+/// A reservation request that keeps every rule, its lines sorted by
+/// product id: the order in which rows are locked, so that two
+/// reservations touching the same products can never deadlock. Only
+/// [`Self::parse`] makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidReservation {
-    pub id: Uuid,
-    pub lines: Vec<ReservationLineRequest>,
+    id: Uuid,
+    lines: Vec<ReservationLineRequest>,
 }
 
 impl ValidReservation {
+    /// Checks the request and sorts its lines.
+    pub fn parse(req: ReservationRequest) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if req.lines.is_empty() || req.lines.len() > MAX_LINES {
+            errors.push(FieldError {
+                field: "lines".into(),
+                message: format!("must have 1 to {MAX_LINES} lines"),
+            });
+        }
+        for (i, line) in req.lines.iter().enumerate() {
+            if !(1..=MAX_QUANTITY).contains(&line.quantity) {
+                errors.push(FieldError {
+                    field: format!("lines[{i}].quantity"),
+                    message: format!("must be between 1 and {MAX_QUANTITY}"),
+                });
+            }
+        }
+        let mut lines = req.lines;
+        lines.sort_by_key(|l| l.product_id);
+        if lines.windows(2).any(|w| w[0].product_id == w[1].product_id) {
+            errors.push(FieldError {
+                field: "lines".into(),
+                message: "each product may appear once".into(),
+            });
+        }
+        checked(Self { id: req.id, lines }, errors)
+    }
+
+    /// The reservation id (the order's).
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The lines, sorted by product id.
+    pub fn lines(&self) -> &[ReservationLineRequest] {
+        &self.lines
+    }
+
     pub fn product_ids(&self) -> Vec<Uuid> {
         self.lines.iter().map(|l| l.product_id).collect()
     }
@@ -37,38 +78,6 @@ impl ValidReservation {
                 .iter()
                 .zip(existing)
                 .all(|(a, b)| a.product_id == b.product_id && a.quantity == b.quantity)
-    }
-}
-
-/// Checks the request and sorts its lines.
-pub fn validate(req: &ReservationRequest) -> Result<ValidReservation, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    if req.lines.is_empty() || req.lines.len() > MAX_LINES {
-        errors.push(FieldError {
-            field: "lines".into(),
-            message: format!("must have 1 to {MAX_LINES} lines"),
-        });
-    }
-    for (i, line) in req.lines.iter().enumerate() {
-        if !(1..=MAX_QUANTITY).contains(&line.quantity) {
-            errors.push(FieldError {
-                field: format!("lines[{i}].quantity"),
-                message: format!("must be between 1 and {MAX_QUANTITY}"),
-            });
-        }
-    }
-    let mut lines = req.lines.clone();
-    lines.sort_by_key(|l| l.product_id);
-    if lines.windows(2).any(|w| w[0].product_id == w[1].product_id) {
-        errors.push(FieldError {
-            field: "lines".into(),
-            message: "each product may appear once".into(),
-        });
-    }
-    if errors.is_empty() {
-        Ok(ValidReservation { id: req.id, lines })
-    } else {
-        Err(errors)
     }
 }
 
@@ -91,7 +100,10 @@ mod tests {
             id: Uuid::now_v7(),
             lines: vec![line(b, 1), line(a, 2)],
         };
-        assert_eq!(validate(&req).unwrap().product_ids(), vec![a, b]);
+        assert_eq!(
+            ValidReservation::parse(req).unwrap().product_ids(),
+            vec![a, b]
+        );
     }
 
     #[test]
@@ -101,23 +113,26 @@ mod tests {
             id: a,
             lines: vec![],
         };
-        assert!(validate(&empty).is_err());
+        assert!(ValidReservation::parse(empty).is_err());
         let dup = ReservationRequest {
             id: a,
             lines: vec![line(a, 1), line(a, 1)],
         };
-        assert!(validate(&dup).is_err());
+        assert!(ValidReservation::parse(dup).is_err());
         let zero = ReservationRequest {
             id: a,
             lines: vec![line(a, 0)],
         };
-        assert_eq!(validate(&zero).unwrap_err()[0].field, "lines[0].quantity");
+        assert_eq!(
+            ValidReservation::parse(zero).unwrap_err()[0].field,
+            "lines[0].quantity"
+        );
     }
 
     #[test]
     fn replay_means_same_products_and_quantities() {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let req = validate(&ReservationRequest {
+        let req = ValidReservation::parse(ReservationRequest {
             id: Uuid::now_v7(),
             lines: vec![line(a, 1), line(b, 2)],
         })

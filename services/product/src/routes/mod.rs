@@ -76,7 +76,7 @@ mod tests {
     use serde_json::Value;
     use shop_api::product::MAX_PAGE_LIMIT;
 
-    use crate::domain::{catalog, reservation};
+    use crate::domain::{product, reservation};
 
     fn document() -> Value {
         serde_json::to_value(shop_common::service::openapi::<crate::Product>()).unwrap()
@@ -92,14 +92,14 @@ mod tests {
         let new = &schemas["NewProduct"]["properties"];
         assert_eq!(
             new["price"]["properties"]["amount"]["maximum"],
-            catalog::MAX_PRICE
+            product::MAX_PRICE
         );
-        assert_eq!(new["stock"]["maximum"], catalog::MAX_STOCK);
+        assert_eq!(new["stock"]["maximum"], product::MAX_STOCK);
         let patch = &schemas["ProductPatch"]["properties"];
-        assert_eq!(patch["stock"]["maximum"], catalog::MAX_STOCK);
+        assert_eq!(patch["stock"]["maximum"], product::MAX_STOCK);
         assert_eq!(
             patch["price"]["oneOf"][0]["properties"]["amount"]["maximum"],
-            catalog::MAX_PRICE
+            product::MAX_PRICE
         );
         assert_eq!(
             schemas["ReservationRequest"]["properties"]["lines"]["maxItems"],

@@ -1,27 +1,56 @@
 //! `/v1/products`: the public catalog. Reads are public; writes need the
 //! admin role. Nothing is deleted: archiving hides a product from lists.
+//!
+//! `ETag`, `If-Match` and `If-None-Match` are the `headers` crate's types,
+//! read through `axum_extra`'s `TypedHeader` (see [`Conditional`]). Its
+//! decoders refuse neither conditional header (a value they cannot read is
+//! a list of tags that matches nothing), so these extractors never reject
+//! a request; were one to, its bare 400 would still leave as problem+json
+//! through the platform's `normalize` middleware.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum_extra::TypedHeader;
+use axum_extra::typed_header::TypedHeaderRejection;
+use headers::{Header, IfMatch, IfNoneMatch};
 use shop_api::product::{ListProducts, NewProduct, Product, ProductPage, ProductPatch};
 use shop_common::auth::Admin;
 use shop_common::json::JsonObject;
 use uuid::Uuid;
 
 use crate::db::products::{self as db, PatchOutcome};
-use crate::domain::catalog::{self, IfMatch};
+use crate::domain::product::{self, ListQuery, Precondition, ValidNewProduct, ValidPatch};
 use crate::error::{Error, ProductError};
 use crate::state::AppState;
 
-fn with_etag(status: StatusCode, product: Product) -> Response {
-    let etag = catalog::etag(product.version);
-    let mut resp = (status, Json(product)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        resp.headers_mut().insert(header::ETAG, v);
+/// A conditional header (`If-Match`, `If-None-Match`), or `None` when the
+/// request has none.
+///
+/// `Option<TypedHeader<H>>` cannot tell: it decodes before it looks for
+/// the header, and these two decode no value at all as an empty list of
+/// tags (hyperium/headers#145; axum-extra 0.12.6 has not the fix). A patch
+/// without `If-Match` would then be refused with 412, since an empty list
+/// matches no version. So this looks first, and decodes only what came.
+pub struct Conditional<H>(pub Option<H>);
+
+impl<H: Header, S: Send + Sync> FromRequestParts<S> for Conditional<H> {
+    type Rejection = TypedHeaderRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(H::name()) {
+            return Ok(Self(None));
+        }
+        let TypedHeader(h) = TypedHeader::<H>::from_request_parts(parts, state).await?;
+        Ok(Self(Some(h)))
     }
-    resp
+}
+
+fn with_etag(status: StatusCode, product: Product) -> Response {
+    let etag = TypedHeader(product::etag(product.version));
+    (status, etag, Json(product)).into_response()
 }
 
 /// List products, in creation order, one page at a time.
@@ -38,7 +67,7 @@ pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListProducts>,
 ) -> Result<Json<ProductPage>, Error> {
-    let query = catalog::list_query(&query)?;
+    let query = ListQuery::parse(query)?;
     let (items, more) = db::list(&state.db, &query).await?;
     let next_cursor = match items.last() {
         Some(last) if more => Some(shop_common::pagination::encode_cursor(last.id)),
@@ -72,7 +101,7 @@ pub async fn create(
     _admin: Admin,
     JsonObject(new): JsonObject<NewProduct>,
 ) -> Result<Response, Error> {
-    catalog::validate_new(&new)?;
+    let new = ValidNewProduct::parse(new)?;
     let product = db::insert(&state.db, &new).await?;
     let location = format!("/v1/products/{}", product.id);
     let mut resp = with_etag(StatusCode::CREATED, product);
@@ -106,21 +135,15 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-    headers: HeaderMap,
+    Conditional(if_none_match): Conditional<IfNoneMatch>,
 ) -> Result<Response, Error> {
     let product = db::get(&state.db, id)
         .await?
         .ok_or(Error::NotFound("product"))?;
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| catalog::none_match_hits(v, product.version));
+    let fresh = if_none_match.is_some_and(|h| product::not_modified(&h, product.version));
     if fresh {
-        let mut resp = StatusCode::NOT_MODIFIED.into_response();
-        if let Ok(v) = HeaderValue::from_str(&catalog::etag(product.version)) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
-        return Ok(resp);
+        let etag = TypedHeader(product::etag(product.version));
+        return Ok((StatusCode::NOT_MODIFIED, etag).into_response());
     }
     Ok(with_etag(StatusCode::OK, product))
 }
@@ -152,15 +175,12 @@ pub async fn patch(
     State(state): State<AppState>,
     _admin: Admin,
     Path(id): Path<Uuid>,
-    headers: HeaderMap,
+    Conditional(if_match): Conditional<IfMatch>,
     JsonObject(patch): JsonObject<ProductPatch>,
 ) -> Result<Response, Error> {
-    catalog::validate_patch(&patch)?;
-    let if_match = match headers.get(header::IF_MATCH) {
-        None => IfMatch::Any,
-        Some(v) => v.to_str().map_or(IfMatch::Never, catalog::parse_if_match),
-    };
-    match db::patch(&state.db, id, &patch, if_match).await? {
+    let patch = ValidPatch::parse(patch)?;
+    let precondition = Precondition::parse(if_match);
+    match db::patch(&state.db, id, &patch, &precondition).await? {
         PatchOutcome::Updated(product) => Ok(with_etag(StatusCode::OK, product)),
         PatchOutcome::NotFound => Err(Error::NotFound("product")),
         PatchOutcome::VersionMismatch => Err(ProductError::PreconditionFailed.into()),

@@ -11,7 +11,7 @@ use shop_common::json::JsonObject;
 use uuid::Uuid;
 
 use crate::db::reservations::{self as db, ReserveOutcome, TransitionOutcome};
-use crate::domain::reservation;
+use crate::domain::reservation::ValidReservation;
 use crate::error::{Error, ProductError};
 use crate::state::AppState;
 
@@ -41,7 +41,7 @@ pub async fn create(
     _service: Service,
     JsonObject(req): JsonObject<ReservationRequest>,
 ) -> Result<Response, Error> {
-    let valid = reservation::validate(&req)?;
+    let valid = ValidReservation::parse(req)?;
     let outcome = db::reserve(&state.db, &valid, state.settings.reservation_ttl).await?;
     let count = |o: &str| state.business.reservations.with_label_values(&[o]).inc();
     let (status, reservation) = match outcome {

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -322,4 +322,85 @@ async fn list_parameters_are_validated(db: PgPool) {
     let page = app.get("/v1/products?limit=100").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.get("next_cursor").is_none());
+}
+
+/// `If-None-Match` as RFC 9110 has it: weak comparison, `*` for any
+/// current version, a list matching when any member does; a value that
+/// names nothing this service issued (garbage, an empty value, bytes that
+/// are not text) is simply no match, never an error.
+#[sqlx::test]
+async fn if_none_match_compares_weakly_and_ignores_what_it_cannot_read(db: PgPool) {
+    let app = spawn(db).await;
+    let id = id_of(&app.create_product("Mug", "kitchen", 1).await);
+    let conditional = |value: HeaderValue| {
+        app.request(Method::GET, &format!("/v1/products/{id}"))
+            .header(header::IF_NONE_MATCH, value)
+    };
+    for (value, status) in [
+        (&b"\"1\""[..], StatusCode::NOT_MODIFIED),
+        (b"W/\"1\"", StatusCode::NOT_MODIFIED),
+        (b"\"9\", W/\"1\"", StatusCode::NOT_MODIFIED),
+        (b"*", StatusCode::NOT_MODIFIED),
+        (b"\"2\"", StatusCode::OK),
+        (b"garbage", StatusCode::OK),
+        (b"", StatusCode::OK),
+        (b"\"1\xff\"", StatusCode::OK),
+    ] {
+        let resp = app
+            .send(conditional(HeaderValue::from_bytes(value).unwrap()))
+            .await;
+        let shown = String::from_utf8_lossy(value);
+        assert_eq!(resp.status, status, "If-None-Match: {shown}");
+        assert_eq!(resp.header("etag"), Some("\"1\""), "If-None-Match: {shown}");
+        if status == StatusCode::NOT_MODIFIED {
+            assert_eq!(resp.body, serde_json::Value::Null, "a 304 has no body");
+        } else {
+            assert_eq!(resp.body["name"], "Mug");
+        }
+    }
+}
+
+/// `If-Match` as RFC 9110 has it: strong comparison of opaque tags, `*`
+/// for any current version, a list matching when any member does. What
+/// cannot match (a weak tag, garbage, a tag we never issued) is a 412
+/// problem and changes nothing; an unknown product stays a 404.
+#[sqlx::test]
+async fn if_match_compares_strongly_and_refuses_what_cannot_match(db: PgPool) {
+    let app = spawn(db).await;
+    let id = id_of(&app.create_product("Chair", "home", 2).await);
+    let patch = |path: String, value: &'static [u8], stock: i32| {
+        app.with_admin()
+            .request(Method::PATCH, &path)
+            .header(header::IF_MATCH, HeaderValue::from_bytes(value).unwrap())
+            .json(&json!({ "stock": stock }))
+    };
+    let path = format!("/v1/products/{id}");
+    for value in [
+        &b"W/\"1\""[..],
+        b"garbage",
+        b"\"2\"",
+        // Entity tags are opaque strings: "01" is not "1".
+        b"\"01\"",
+        b"\"1\xff\"",
+    ] {
+        let shown = String::from_utf8_lossy(value);
+        let resp = app.send(patch(path.clone(), value, 9)).await;
+        resp.assert_problem(412, "precondition-failed");
+        assert_eq!(app.stock(id).await, 2, "If-Match: {shown} changed nothing");
+    }
+    // Any member of a list may match, not only the first.
+    let resp = app.send(patch(path.clone(), b"\"7\", \"1\"", 3)).await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.body);
+    assert_eq!(resp.header("etag"), Some("\"2\""));
+    let resp = app.send(patch(path.clone(), b"*", 4)).await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.body);
+    assert_eq!(resp.body["version"], 3);
+    assert_eq!(app.stock(id).await, 4);
+
+    let unknown = format!("/v1/products/{}", Uuid::now_v7());
+    for value in [&b"\"1\""[..], b"*"] {
+        app.send(patch(unknown.clone(), value, 1))
+            .await
+            .assert_problem(404, "not-found");
+    }
 }

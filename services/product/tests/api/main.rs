@@ -7,6 +7,7 @@ mod catalog;
 mod concurrency;
 mod errors;
 mod helpers;
+mod locking;
 mod plans;
 mod reservations;
 mod shutdown;

@@ -5,17 +5,17 @@ use shop_api::product::ListProducts;
 use sqlx::PgPool;
 
 use product::db::products::list_sql;
-use product::domain::catalog::{ListQuery, list_query};
+use product::domain::product::ListQuery;
 
 /// The plan PostgreSQL picks for the list statement of `q`.
 async fn plan(db: &PgPool, q: &ListQuery) -> String {
     let sql = format!("EXPLAIN {}", list_sql(q));
     let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(&q.category)
-        .bind(&q.name_pattern)
-        .bind(&q.ids)
-        .bind(q.after)
-        .bind(i64::from(q.limit) + 1)
+        .bind(q.category())
+        .bind(q.name_pattern())
+        .bind(q.ids())
+        .bind(q.after())
+        .bind(i64::from(q.limit()) + 1)
         .fetch_all(db)
         .await
         .unwrap();
@@ -41,7 +41,7 @@ async fn every_list_filter_is_served_by_an_index(db: PgPool) {
     .execute(&db)
     .await
     .unwrap();
-    let query = |l: ListProducts| list_query(&l).unwrap();
+    let query = |l: ListProducts| ListQuery::parse(l).unwrap();
 
     let search = plan(
         &db,

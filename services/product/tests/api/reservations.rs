@@ -246,45 +246,91 @@ async fn a_release_racing_a_reserve_in_flight_waits_for_it_and_returns_its_stock
     assert_eq!(accounted_units(&app.db, a).await, (5, 0, 0));
 }
 
+/// Moves reservations' expiry into the past, as if their TTL had passed:
+/// the tests below then never wait for a clock, and nothing can expire
+/// before the test means it to.
+async fn expire_by_clock(db: &PgPool, ids: &[Uuid]) {
+    let moved = sqlx::query(
+        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .execute(db)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(moved, ids.len() as u64);
+}
+
 #[sqlx::test]
-async fn the_sweeper_returns_expired_holds_and_commit_then_fails(db: PgPool) {
+async fn a_reservation_expires_its_ttl_after_it_was_made(db: PgPool) {
     let app = spawn_with(db, short_ttl(), HttpConfig::default()).await;
     let a = id_of(&app.create_product("A", "misc", 5).await);
-    let held = Uuid::now_v7();
-    let sold = Uuid::now_v7();
-    app.reserve(held, &[(a, 2)]).await;
-    app.reserve(sold, &[(a, 1)]).await;
-    app.internal_post(&format!("/internal/v1/reservations/{sold}/commit"))
-        .await;
-    assert_eq!(accounted_units(&app.db, a).await, (2, 2, 1));
-
-    // Sweep until the hold has outlived its 300 ms TTL (bounded: 10 s).
-    let mut expired = 0;
-    for _ in 0..100 {
-        expired += product::sweeper::sweep(&app.state).await.unwrap();
-        if expired > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let resp = app.reserve(Uuid::now_v7(), &[(a, 1)]).await;
+    assert_eq!(resp.status, StatusCode::CREATED, "{}", resp.body);
+    // Both come from one transaction's now(), so the difference is the
+    // configured TTL exactly, however slow the machine.
+    let at = |field: &str| {
+        chrono::DateTime::parse_from_rfc3339(resp.body[field].as_str().unwrap()).unwrap()
+    };
     assert_eq!(
-        expired, 1,
-        "exactly the held reservation expires; the sold one stays"
+        at("expires_at") - at("created_at"),
+        chrono::TimeDelta::milliseconds(300),
+        "{}",
+        resp.body
     );
-    assert_eq!(accounted_units(&app.db, a).await, (4, 0, 1));
-    let r = app
-        .with_service()
-        .call(
-            Method::GET,
-            &format!("/internal/v1/reservations/{held}"),
-            None,
-        )
+}
+
+#[sqlx::test]
+async fn the_sweeper_returns_expired_holds_and_commit_then_fails(db: PgPool) {
+    // The default TTL (15 minutes): nothing expires unless the test says so.
+    let app = spawn(db).await;
+    let a = id_of(&app.create_product("A", "misc", 6).await);
+    let held = Uuid::now_v7();
+    let late = Uuid::now_v7();
+    let sold = Uuid::now_v7();
+    for (id, units) in [(held, 2), (late, 1), (sold, 1)] {
+        let r = app.reserve(id, &[(a, units)]).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let c = app
+        .internal_post(&format!("/internal/v1/reservations/{sold}/commit"))
         .await;
-    assert_eq!(r.body["status"], "expired");
-    app.internal_post(&format!("/internal/v1/reservations/{held}/commit"))
+    assert_eq!(c.status, StatusCode::OK, "{}", c.body);
+    assert_eq!(c.body["status"], "committed");
+    assert_eq!(accounted_units(&app.db, a).await, (2, 3, 1));
+
+    // Every one of them past its expiry, the sold one included: the
+    // sweeper must still leave that one alone.
+    expire_by_clock(&app.db, &[held, late, sold]).await;
+
+    // A commit that comes after the TTL but before the sweeper is refused:
+    // its stock is about to go back to the shelf.
+    app.internal_post(&format!("/internal/v1/reservations/{late}/commit"))
         .await
         .assert_problem(409, "conflict");
+    assert_eq!(accounted_units(&app.db, a).await, (2, 3, 1));
+
+    assert_eq!(
+        product::sweeper::sweep(&app.state).await.unwrap(),
+        2,
+        "exactly the two holds expire; the sold one stays"
+    );
+    assert_eq!(accounted_units(&app.db, a).await, (5, 0, 1));
+    for id in [held, late] {
+        let r = app
+            .with_service()
+            .call(
+                Method::GET,
+                &format!("/internal/v1/reservations/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.body["status"], "expired");
+        app.internal_post(&format!("/internal/v1/reservations/{id}/commit"))
+            .await
+            .assert_problem(409, "conflict");
+    }
     // A second sweep finds nothing more to do.
     assert_eq!(product::sweeper::sweep(&app.state).await.unwrap(), 0);
-    assert_eq!(app.stock(a).await, 4);
+    assert_eq!(accounted_units(&app.db, a).await, (5, 0, 1));
 }

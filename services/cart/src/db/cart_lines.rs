@@ -1,13 +1,13 @@
 //! Cart lines. Every query is scoped by `user_id`: there is no query that
-//! can touch another user's cart.
+//! can touch another user's cart. Input comes as `domain::cart`'s checked
+//! types, never as wire types.
 
 use shop_api::Money;
-use shop_api::cart::LineRef;
 use shop_api::product::Product;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::cart::Line;
+use crate::domain::cart::{Line, Quantity, Removal};
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -55,7 +55,7 @@ pub async fn set_quantity<E>(
     db: &PgPool,
     user: &str,
     product: &Product,
-    quantity: i32,
+    quantity: Quantity,
     check: impl FnOnce(&[Line]) -> Result<(), E>,
 ) -> sqlx::Result<Result<Line, E>> {
     let mut tx = db.begin().await?;
@@ -78,7 +78,7 @@ pub async fn set_quantity<E>(
     )
     .bind(user)
     .bind(product.id)
-    .bind(quantity)
+    .bind(quantity.get())
     .bind(product.price.amount)
     .bind(&product.price.currency)
     .bind(&product.name)
@@ -109,9 +109,9 @@ pub async fn clear(db: &PgPool, user: &str) -> sqlx::Result<()> {
 
 /// Removes exactly the lines a checkout read: a line changed since (another
 /// revision) stays. Returns how many went.
-pub async fn remove_revisions(db: &PgPool, user: &str, refs: &[LineRef]) -> sqlx::Result<u64> {
-    let ids: Vec<Uuid> = refs.iter().map(|r| r.product_id).collect();
-    let revisions: Vec<i64> = refs.iter().map(|r| r.revision).collect();
+pub async fn remove_revisions(db: &PgPool, user: &str, removal: &Removal) -> sqlx::Result<u64> {
+    let ids: Vec<Uuid> = removal.lines().iter().map(|r| r.product_id).collect();
+    let revisions: Vec<i64> = removal.lines().iter().map(|r| r.revision).collect();
     let done = sqlx::query(
         "DELETE FROM cart_lines c USING unnest($2::uuid[], $3::int8[]) AS r(product_id, revision) \
          WHERE c.user_id = $1 AND c.product_id = r.product_id AND c.revision = r.revision",
