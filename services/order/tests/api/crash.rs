@@ -350,8 +350,8 @@ async fn a_crash_after_confirm_replays_the_stored_answer() {
 // kill -9 from outside, Jepsen style.
 
 /// Rounds whose kill cut requests off; a round whose kill cut nothing off
-/// proves nothing and is run again with an earlier kill, at most
-/// `MAX_ROUNDS` rounds in all.
+/// proves nothing and is run again with an earlier kill (right after the
+/// first answer), at most `MAX_ROUNDS` rounds in all.
 const ROUNDS: usize = 3;
 const MAX_ROUNDS: usize = 6;
 
@@ -446,8 +446,10 @@ struct Buyer {
 struct RoundReport {
     /// Burst requests that ended in a connection error: cut off by the kill.
     cut_off: usize,
-    /// Orders left pending by the kill: checkouts interrupted mid-saga.
-    interrupted: i64,
+    /// Orders left pending by the kill (checkouts interrupted mid-saga), by
+    /// what product had for them then: no reservation ("none"), "held",
+    /// "committed".
+    interrupted: BTreeMap<String, i64>,
     /// Keys answered 201, and keys refused (out of stock, empty cart).
     placed: usize,
     refused: usize,
@@ -460,7 +462,7 @@ struct RoundReport {
 /// units of a product that has fewer units than that demand, half of them
 /// with a second product, a quarter checking out twice with two keys)
 /// against a real order binary that is SIGKILLed at a random moment of the
-/// burst (after a random number of its answers, plus 0-30 ms), restarted
+/// burst (after 1 to half of its answers, plus 0-30 ms), restarted
 /// on the same ports; then every key is retried until it has a definite
 /// answer. Afterwards: an answer given before the kill is never
 /// contradicted; each key names exactly one order, which is its answer
@@ -476,7 +478,8 @@ async fn kill_9_during_a_burst_of_checkouts_loses_and_doubles_nothing() {
     let scratch = testing::scratch_database(&order::MIGRATOR).await;
     let shop = Shop::start(scratch.pool.clone(), false).await;
     let mut process = OrderProcess::start(&shop, &scratch.url, (ANY_PORT, ANY_PORT), None).await;
-    let (mut cut, mut interrupted, mut earlier) = (0, 0, false);
+    let (mut cut, mut earlier) = (0, false);
+    let mut interrupted = BTreeMap::<String, i64>::new();
     for round in 0..MAX_ROUNDS {
         if cut == ROUNDS {
             break;
@@ -484,11 +487,13 @@ async fn kill_9_during_a_burst_of_checkouts_loses_and_doubles_nothing() {
         let ctx = format!("CRASH_SEED={seed} round {round}");
         let report = kill_round(&shop, &scratch, &mut process, seed, round, earlier, &ctx).await;
         eprintln!(
-            "{ctx}: {} requests cut off, {} checkouts interrupted mid-saga; \
+            "{ctx}: {} requests cut off, checkouts interrupted mid-saga (by reservation) {:?}; \
              then {} keys placed, {} refused, {} orders failed and retried afresh",
             report.cut_off, report.interrupted, report.placed, report.refused, report.freed
         );
-        interrupted += report.interrupted;
+        for (found, n) in report.interrupted {
+            *interrupted.entry(found).or_default() += n;
+        }
         // A kill that cut nothing off proves nothing: kill earlier next time.
         earlier = report.cut_off == 0;
         if !earlier {
@@ -499,8 +504,9 @@ async fn kill_9_during_a_burst_of_checkouts_loses_and_doubles_nothing() {
         cut, ROUNDS,
         "CRASH_SEED={seed}: fewer than {ROUNDS} of {MAX_ROUNDS} rounds' kills cut a request off"
     );
+    eprintln!("CRASH_SEED={seed}: interrupted checkouts in all, by reservation: {interrupted:?}");
     assert!(
-        interrupted > 0,
+        interrupted.values().sum::<i64>() > 0,
         "CRASH_SEED={seed}: no kill landed inside a checkout (no order was left pending)"
     );
 }
@@ -543,9 +549,11 @@ async fn kill_round(
             user,
         });
     }
-    let (after_answers, delay_ms) = (rng.range(0, users / 2), rng.range(0, 30));
+    // The kill lands after the first answers (so the process is surely
+    // at work) and before half of them (so many are still in flight).
+    let (after_answers, delay_ms) = (rng.range(1, users / 2), rng.range(0, 30));
     let (after_answers, delay) = if earlier {
-        (0, Duration::ZERO)
+        (1, Duration::ZERO)
     } else {
         (after_answers as usize, Duration::from_millis(delay_ms))
     };
@@ -592,13 +600,26 @@ async fn kill_round(
     }
     assert_eq!(burst.len(), keys.len(), "{ctx}: every burst request ended");
     let cut_off = burst.values().filter(|r| r.is_err()).count();
-    let interrupted: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM orders WHERE status = 'pending' AND user_id = ANY($1)",
+    // Where the kill left each interrupted checkout: what product holds
+    // for each order still pending decides which recovery path it takes.
+    let pending: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM orders WHERE status = 'pending' AND user_id = ANY($1)")
+            .bind(&user_ids)
+            .fetch_all(&scratch.pool)
+            .await
+            .unwrap();
+    let found: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, count(*) FROM reservations WHERE id = ANY($1) GROUP BY status",
     )
-    .bind(&user_ids)
-    .fetch_one(&scratch.pool)
+    .bind(&pending)
+    .fetch_all(&shop.product_db)
     .await
     .unwrap();
+    let mut interrupted: BTreeMap<String, i64> = found.into_iter().collect();
+    let none = pending.len() as i64 - interrupted.values().sum::<i64>();
+    if none > 0 {
+        interrupted.insert("none".into(), none);
+    }
 
     // Restarted on the same ports, as a supervisor would; every client
     // retries its key until it has a definite answer (bounded).
@@ -643,7 +664,7 @@ async fn kill_round(
     // The worker settles what the kill left: no order pending, nothing
     // held (bounded wait; every key is answered, so this is quick).
     let products = [scarce, plenty];
-    let mut settled = false;
+    let mut left = (0, 0);
     for _ in 0..100 {
         let pending: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM orders WHERE status = 'pending' AND user_id = ANY($1)",
@@ -652,16 +673,19 @@ async fn kill_round(
         .fetch_one(&scratch.pool)
         .await
         .unwrap();
-        let held = held_reservations(&shop.product_db, &products).await;
-        if pending == 0 && held == 0 {
-            settled = true;
+        left = (
+            pending,
+            held_reservations(&shop.product_db, &products).await,
+        );
+        if left == (0, 0) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(
-        settled,
-        "{ctx}: orders still pending or stock still held after the worker's rounds"
+    assert_eq!(
+        left,
+        (0, 0),
+        "{ctx}: (orders pending, reservations held) after the worker's rounds"
     );
 
     check_invariants(shop, &scratch.pool, &buyers, &answers, ctx).await;

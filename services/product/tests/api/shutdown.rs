@@ -1,15 +1,19 @@
 //! Graceful shutdown over real sockets: readiness turns 503 first, a
-//! request already in flight still gets its answer, and a real process
-//! exits within its shutdown timeout even when connections never finish a
-//! request.
+//! request already in flight still gets its answer, and a real process,
+//! sent SIGTERM, does the same and exits 0, within its shutdown timeout
+//! even when connections never finish a request.
 
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use shop_common::testing;
 use sqlx::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
 use crate::helpers::*;
 
@@ -102,35 +106,33 @@ async fn shutdown_drains_in_flight_requests_after_readiness_turns_503(db: PgPool
     );
 }
 
-/// The product binary, killed when dropped (when a test fails first).
-struct ProductProcess(Child);
+/// The product binary, SIGKILLed when dropped (when a test fails first).
+struct ProductProcess {
+    child: Child,
+    http: SocketAddr,
+    admin: SocketAddr,
+    /// Its log lines, as JSON, in order.
+    logs: mpsc::UnboundedReceiver<Value>,
+}
 
 impl Drop for ProductProcess {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-#[tokio::test]
-async fn sigterm_stops_the_process_within_the_shutdown_timeout_despite_silent_connections() {
-    let shutdown_timeout = Duration::from_secs(2);
-    let scratch = testing::scratch_database(&product::MIGRATOR).await;
-    let (http, admin) = (free_port(), free_port());
-    let mut process = ProductProcess(
-        Command::new(env!("CARGO_BIN_EXE_product"))
-            .env_clear()
-            .env("HTTP_ADDR", format!("127.0.0.1:{http}"))
-            .env("ADMIN_ADDR", format!("127.0.0.1:{admin}"))
-            .env("DATABASE_URL", &scratch.url)
+impl ProductProcess {
+    /// Starts the binary over `database_url` with `env` on top of what it
+    /// needs, on loopback ports it picks itself (port 0), and waits until
+    /// it is ready. The addresses come from its "starting" log line, so no
+    /// port is chosen before the process holds it.
+    async fn start(database_url: &str, env: &[(&str, String)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_product"));
+        cmd.env_clear()
+            .env("HTTP_ADDR", "127.0.0.1:0")
+            .env("ADMIN_ADDR", "127.0.0.1:0")
+            .env("DATABASE_URL", database_url)
             .env(
                 "AUTH_JWT_PUBLIC_KEY",
                 shop_api::auth::dev::DEV_PUBLIC_KEY_PEM,
@@ -139,36 +141,243 @@ async fn sigterm_stops_the_process_within_the_shutdown_timeout_despite_silent_co
             .env("AUTH_AUDIENCE", shop_api::auth::DEV_AUDIENCE)
             .env("INTERNAL_TOKEN", TEST_INTERNAL_TOKEN)
             .env("DEVELOPMENT_MODE", "true")
+            // Warnings, and the platform's lines about starting and stopping.
             .env(
+                "RUST_LOG",
+                "warn,shop_common::service=info,shop_common::server=info",
+            )
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped());
+        let mut child = cmd.spawn().expect("start the product binary");
+        let logs = log_lines(child.stdout.take().expect("stdout is piped"));
+        let unset: SocketAddr = ([127, 0, 0, 1], 0).into();
+        let mut process = Self {
+            child,
+            http: unset,
+            admin: unset,
+            logs,
+        };
+        let starting = process.logged("starting").await;
+        let addr = |field: &str| {
+            starting[field]
+                .as_str()
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("no {field} address in {starting}"))
+        };
+        (process.http, process.admin) = (addr("http"), addr("admin"));
+        let mut ready = false;
+        for _ in 0..300 {
+            if status_of(&process.admin_url("/readyz")).await == Some(200) {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ready, "the product process did not become ready");
+        process
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    /// The next log line with this message (at most 30 s away).
+    async fn logged(&mut self, message: &str) -> Value {
+        let wait = async {
+            while let Some(line) = self.logs.recv().await {
+                if line["message"] == message {
+                    return Some(line);
+                }
+            }
+            None
+        };
+        match tokio::time::timeout(Duration::from_secs(30), wait).await {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!(
+                "the process ended without logging {message:?}: {:?}",
+                self.child.try_wait()
+            ),
+            Err(_) => panic!("the process did not log {message:?} within 30 s"),
+        }
+    }
+
+    fn sigterm(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "SIGTERM sent");
+    }
+
+    /// Waits for the process to end, at most `bound` (a sanity bound, not
+    /// a measurement: far above what it should take).
+    async fn exit_within(&mut self, bound: Duration) -> ExitStatus {
+        let since = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                since.elapsed() < bound,
+                "still running {bound:?} after SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Reads the process's JSON log lines off its stdout on a thread of its
+/// own, for as long as it writes (so the pipe never fills and blocks it).
+/// With `TEST_LOG` set, every line goes to the test's output too.
+fn log_lines(stdout: ChildStdout) -> mpsc::UnboundedReceiver<Value> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let echo = std::env::var_os("TEST_LOG").is_some();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if echo {
+                eprintln!("product: {line}");
+            }
+            // A receiver gone means the test is over; keep draining.
+            let _ = tx.send(serde_json::from_str(&line).unwrap_or(Value::Null));
+        }
+    });
+    rx
+}
+
+/// The whole sequence on the real binary, each step waited for, not timed:
+/// a request in flight, SIGTERM, readiness 503, the drain ends and the
+/// listener closes, the request in flight still gets its answer, exit 0.
+#[tokio::test]
+async fn sigterm_turns_readiness_503_and_the_process_answers_the_request_in_flight_then_exits_0() {
+    let drain = Duration::from_millis(1000);
+    let shutdown_timeout = Duration::from_secs(10);
+    let scratch = testing::scratch_database(&product::MIGRATOR).await;
+    let mut process = ProductProcess::start(
+        &scratch.url,
+        &[
+            ("SHUTDOWN_DRAIN_DELAY_MS", drain.as_millis().to_string()),
+            (
                 "SHUTDOWN_TIMEOUT_MS",
                 shutdown_timeout.as_millis().to_string(),
-            )
-            // Long enough that only the shutdown deadline can close the
-            // connections below.
-            .env("HTTP_HEADER_READ_TIMEOUT_MS", "600000")
-            .env("HTTP_IDLE_TIMEOUT_MS", "600000")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the product binary"),
+            ),
+        ],
+    )
+    .await;
+    let readyz = process.admin_url("/readyz");
+
+    // A request with half its body sent: in flight.
+    let body = serde_json::json!({
+        "name": "Drained", "category": "misc", "price": {"amount": 1, "currency": "EUR"}, "stock": 1
+    })
+    .to_string();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut stream = TcpStream::connect(process.http).await.unwrap();
+    let head = format!(
+        "POST /v1/products HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        admin_token(),
+        body.len()
     );
-    let readyz = format!("http://127.0.0.1:{admin}/readyz");
-    let mut ready = false;
-    for _ in 0..300 {
-        if status_of(&readyz).await == Some(200) {
-            ready = true;
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(first.as_bytes()).await.unwrap();
+    let mut in_flight = false;
+    for _ in 0..500 {
+        let metrics = reqwest::get(process.admin_url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if gauge(&metrics, "http_server_requests_in_flight") == Some(1) {
+            in_flight = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(ready, "the product process did not become ready");
+    assert!(in_flight, "the half-sent request is in flight");
+
+    process.sigterm();
+    process.logged("shutdown signal received").await;
+    let mut saw_503 = false;
+    for _ in 0..100 {
+        if status_of(&readyz).await == Some(503) {
+            saw_503 = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(saw_503, "readiness turns 503 once SIGTERM arrives");
+
+    // The drain is over: the API listener is closed (new connections are
+    // refused, bounded wait), readiness still says 503, and the process
+    // stays up for the request in flight.
+    process
+        .logged("no longer accepting connections; finishing requests in flight")
+        .await;
+    let mut refused = false;
+    for _ in 0..100 {
+        if TcpStream::connect(process.http).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the API listener closes after the drain");
+    assert_eq!(status_of(&readyz).await, Some(503), "still draining");
+    assert!(
+        process.child.try_wait().unwrap().is_none(),
+        "the process waits for the request in flight"
+    );
+
+    stream.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "the request in flight is answered: {answer}"
+    );
+    process.logged("stopped").await;
+    let status = process
+        .exit_within(drain + shutdown_timeout + Duration::from_secs(20))
+        .await;
+    assert!(status.success(), "a clean exit: {status}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products WHERE name = 'Drained'")
+        .fetch_one(&scratch.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1, "the answered request's product is stored");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_process_within_the_shutdown_timeout_despite_silent_connections() {
+    let shutdown_timeout = Duration::from_secs(2);
+    let scratch = testing::scratch_database(&product::MIGRATOR).await;
+    let mut process = ProductProcess::start(
+        &scratch.url,
+        &[
+            (
+                "SHUTDOWN_TIMEOUT_MS",
+                shutdown_timeout.as_millis().to_string(),
+            ),
+            // Long enough that only the shutdown deadline can close the
+            // connections below.
+            ("HTTP_HEADER_READ_TIMEOUT_MS", "600000".into()),
+            ("HTTP_IDLE_TIMEOUT_MS", "600000".into()),
+        ],
+    )
+    .await;
+    let readyz = process.admin_url("/readyz");
 
     // On each port: a connection that sends nothing, and one that sends
     // half a request head and then nothing more.
     let mut held = Vec::new();
-    for port in [http, admin] {
-        held.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
-        let mut partial = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    for addr in [process.http, process.admin] {
+        held.push(TcpStream::connect(addr).await.unwrap());
+        let mut partial = TcpStream::connect(addr).await.unwrap();
         partial
             .write_all(b"GET /v1/products HTTP/1.1\r\nHost: test\r\n")
             .await
@@ -176,29 +385,16 @@ async fn sigterm_stops_the_process_within_the_shutdown_timeout_despite_silent_co
         held.push(partial);
     }
     // A later request answered on each port shows both were accepted.
-    assert_eq!(
-        status_of(&format!("http://127.0.0.1:{http}/v1/products")).await,
-        Some(200)
-    );
+    assert_eq!(status_of(&process.url("/v1/products")).await, Some(200));
     assert_eq!(status_of(&readyz).await, Some(200));
 
-    let sent = Command::new("kill")
-        .args(["-TERM", &process.0.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(sent.success(), "SIGTERM sent");
-    let bound = shutdown_timeout + Duration::from_secs(20);
-    let since = Instant::now();
-    let status = loop {
-        if let Some(status) = process.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            since.elapsed() < bound,
-            "still running {bound:?} after SIGTERM (SHUTDOWN_TIMEOUT_MS is {shutdown_timeout:?})"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(status.success(), "a clean exit: {status}");
+    process.sigterm();
+    let status = process
+        .exit_within(shutdown_timeout + Duration::from_secs(20))
+        .await;
+    assert!(
+        status.success(),
+        "a clean exit (SHUTDOWN_TIMEOUT_MS is {shutdown_timeout:?}): {status}"
+    );
     drop(held);
 }
