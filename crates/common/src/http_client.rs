@@ -382,6 +382,11 @@ impl Peer {
         result
     }
 
+    /// The retry loop. It is long (about 95 lines) on purpose: it is the
+    /// lesson of this module, read top to bottom (breaker permit, attempt
+    /// under its timeout and the deadline, what counts as "never reached",
+    /// backoff), and splitting it would scatter the one rule the saga relies
+    /// on across helpers that each show only part of it.
     async fn attempts(
         &self,
         request: reqwest::Request,

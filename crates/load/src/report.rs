@@ -227,7 +227,8 @@ impl Report {
         out
     }
 
-    /// The one-page HTML report.
+    /// The one-page HTML report. Long (about 125 lines) because it is a
+    /// template: the page's markup in order, which reads best as one piece.
     pub fn html(&self) -> String {
         let xs: Vec<f64> = self.timeline.iter().map(|p| p.second as f64).collect();
         let series = |f: &dyn Fn(&Point) -> f64| -> Vec<(f64, f64)> {
