@@ -51,17 +51,7 @@ async fn pending_order(shop: &Shop, user: &str) -> Uuid {
 /// enough for the worker, and product holding `quantity` of `product` under
 /// the order's id.
 async fn pending_order_holding(shop: &Shop, user: &str, product: Uuid, quantity: i32) -> Uuid {
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO orders (id, user_id, idempotency_key, request_body, status, created_at) \
-         VALUES ($1, $2, $3, '{}', 'pending', now() - interval '1 minute')",
-    )
-    .bind(id)
-    .bind(user)
-    .bind(format!("key-{id}"))
-    .execute(&shop.state.db)
-    .await
-    .unwrap();
+    let id = interrupted_order(&shop.state.db, user).await;
     internal(shop)
         .reserve(&ReservationRequest {
             id,

@@ -208,3 +208,20 @@ impl Shop {
 pub fn json(bytes: &[u8]) -> serde_json::Value {
     serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null)
 }
+
+/// A pending order as a crash before the reserve call leaves it: recorded,
+/// nothing reserved.
+pub async fn interrupted_order(db: &PgPool, user: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO orders (id, user_id, idempotency_key, request_body, status, created_at) \
+         VALUES ($1, $2, $3, '{}', 'pending', now() - interval '1 minute')",
+    )
+    .bind(id)
+    .bind(user)
+    .bind(format!("key-{id}"))
+    .execute(db)
+    .await
+    .unwrap();
+    id
+}

@@ -6,23 +6,6 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-/// A pending order as a crash before the reserve call leaves it: recorded,
-/// nothing reserved.
-async fn interrupted_order(db: &PgPool, user: &str) -> Uuid {
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO orders (id, user_id, idempotency_key, request_body, status, created_at) \
-         VALUES ($1, $2, $3, '{}', 'pending', now() - interval '1 minute')",
-    )
-    .bind(id)
-    .bind(user)
-    .bind(format!("key-{id}"))
-    .execute(db)
-    .await
-    .unwrap();
-    id
-}
-
 async fn status(db: &PgPool, id: Uuid) -> (String, Option<String>) {
     sqlx::query_as("SELECT status, recovery_lease_until::text FROM orders WHERE id = $1")
         .bind(id)
