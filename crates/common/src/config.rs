@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -79,6 +80,30 @@ impl Env {
             None => default,
             Some(raw) => self.parse(name, &raw).unwrap_or(default),
         }
+    }
+
+    /// A number with a default that must lie in `range` (checked at
+    /// start, so a typo fails the deploy, not a request).
+    pub fn in_range<T>(&mut self, name: &str, default: T, range: RangeInclusive<T>) -> T
+    where
+        T: FromStr + PartialOrd + fmt::Display,
+        T::Err: fmt::Display,
+    {
+        let value = self.optional(name, default);
+        let message = format!("must be between {} and {}", range.start(), range.end());
+        self.check(range.contains(&value), name, &message);
+        value
+    }
+
+    /// A number with a default, at least `min`.
+    pub fn at_least<T>(&mut self, name: &str, default: T, min: T) -> T
+    where
+        T: FromStr + PartialOrd + fmt::Display,
+        T::Err: fmt::Display,
+    {
+        let value = self.optional(name, default);
+        self.check(value >= min, name, &format!("must be at least {min}"));
+        value
     }
 
     /// A duration given in milliseconds, at least 1.

@@ -101,14 +101,9 @@ impl PeerConfig {
     /// `defaults` for the unset ones.
     pub fn from_env(env: &mut Env, prefix: &str, defaults: PeerConfig) -> Self {
         let v = |s: &str| format!("{prefix}_{s}");
-        let max_retries = env.optional(&v("MAX_RETRIES"), defaults.max_retries);
-        env.check(max_retries <= 5, &v("MAX_RETRIES"), "must be at most 5");
-        let breaker_threshold = env.optional(&v("BREAKER_THRESHOLD"), defaults.breaker_threshold);
-        env.check(
-            breaker_threshold >= 1,
-            &v("BREAKER_THRESHOLD"),
-            "must be at least 1",
-        );
+        let max_retries = env.in_range(&v("MAX_RETRIES"), defaults.max_retries, 0..=5);
+        let breaker_threshold =
+            env.at_least(&v("BREAKER_THRESHOLD"), defaults.breaker_threshold, 1);
         Self {
             connect_timeout: env.millis(
                 &v("CONNECT_TIMEOUT_MS"),

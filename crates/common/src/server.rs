@@ -99,29 +99,13 @@ impl HttpConfig {
     /// `HTTP_MAX_CONNECTIONS` and `HTTP_MAX_HEADER_BYTES`.
     pub fn from_env(env: &mut Env) -> Self {
         let d = Self::default();
-        let body_limit = env.optional("BODY_LIMIT_BYTES", d.body_limit);
-        env.check(
-            body_limit >= 1024,
-            "BODY_LIMIT_BYTES",
-            "must be at least 1024",
-        );
-        let max_concurrent = env.optional("MAX_CONCURRENT_REQUESTS", d.max_concurrent);
-        env.check(
-            max_concurrent >= 1,
-            "MAX_CONCURRENT_REQUESTS",
-            "must be at least 1",
-        );
-        let max_connections = env.optional("HTTP_MAX_CONNECTIONS", d.max_connections);
-        env.check(
-            max_connections >= 1,
-            "HTTP_MAX_CONNECTIONS",
-            "must be at least 1",
-        );
-        let max_header_bytes = env.optional("HTTP_MAX_HEADER_BYTES", d.max_header_bytes);
-        env.check(
-            (1024..=MAX_HEADER_BYTES_CEILING).contains(&max_header_bytes),
+        let body_limit = env.at_least("BODY_LIMIT_BYTES", d.body_limit, 1024);
+        let max_concurrent = env.at_least("MAX_CONCURRENT_REQUESTS", d.max_concurrent, 1);
+        let max_connections = env.at_least("HTTP_MAX_CONNECTIONS", d.max_connections, 1);
+        let max_header_bytes = env.in_range(
             "HTTP_MAX_HEADER_BYTES",
-            "must be between 1024 and 1048576",
+            d.max_header_bytes,
+            1024..=MAX_HEADER_BYTES_CEILING,
         );
         let drain_ms: u64 = env.optional("SHUTDOWN_DRAIN_DELAY_MS", 0);
         let addr = env.addr("HTTP_ADDR", "0.0.0.0:8080");

@@ -1,8 +1,9 @@
 //! Test helpers (feature `testing`): platform pieces wired for tests with the
 //! development keys, scratch databases, and [`TestApp`], the one harness
-//! every service's integration tests start their service with, and
-//! [`FaultProxy`], for the failure modes of a service's peers. Never
-//! compiled into a service binary.
+//! every service's integration tests start their service with,
+//! [`FaultProxy`], for the failure modes of a service's peers, and
+//! [`ServiceProcess`], a service's real binary for the signal and crash
+//! tests. Never compiled into a service binary.
 
 use shop_api::auth::dev;
 use shop_api::auth::{DEV_AUDIENCE, DEV_ISSUER};
@@ -10,8 +11,10 @@ use shop_api::auth::{DEV_AUDIENCE, DEV_ISSUER};
 use crate::auth::{Auth, AuthConfig};
 
 mod app;
+mod process;
 mod proxy;
 pub use app::{Resp, TestApp};
+pub use process::{ANY_PORT, ServiceProcess};
 pub use proxy::{Fault, FaultProxy};
 
 /// The service credential tests use.

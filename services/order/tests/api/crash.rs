@@ -6,147 +6,39 @@
 //! exactly once, and nothing stays held once the recovery worker has run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use reqwest::StatusCode;
 use shop_api::ProblemType;
-use shop_common::testing;
+use shop_common::testing::{self, ANY_PORT, ServiceProcess};
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::helpers::*;
 
-/// Loopback, any free port: the process binds it and logs which it got.
-const ANY_PORT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
-
-/// The order binary, SIGKILLed when dropped (when a test fails first).
-struct OrderProcess {
-    child: Child,
-    http: SocketAddr,
-    admin: SocketAddr,
-}
-
-impl Drop for OrderProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// The order binary on `addrs` (API, admin; [`ANY_PORT`] for a free
+/// one) beside `shop`'s product and cart, crashing at `fault` if given.
+async fn start_order(
+    shop: &Shop,
+    database_url: &str,
+    addrs: (SocketAddr, SocketAddr),
+    fault: Option<&str>,
+) -> ServiceProcess {
+    let mut env = vec![
+        ("PRODUCT_URL", shop.product.url.clone()),
+        ("CART_URL", shop.cart.url.clone()),
+        ("REQUEST_TIMEOUT_MS", "2000".into()),
+        ("RECOVERY_AFTER_MS", "2500".into()),
+        ("RECOVERY_INTERVAL_MS", "200".into()),
+    ];
+    if let Some(point) = fault {
+        env.push(("ORDER_FAULT_POINT", point.into()));
     }
-}
-
-impl OrderProcess {
-    /// Starts the binary on `addrs` (API, admin; [`ANY_PORT`] for a free
-    /// one) beside `shop`'s product and cart and waits until it is ready.
-    /// The addresses come from its "starting" log line, so no port is
-    /// picked before the process binds it (a free port picked early can
-    /// be taken by someone else in the meantime).
-    async fn start(
-        shop: &Shop,
-        database_url: &str,
-        addrs: (SocketAddr, SocketAddr),
-        fault: Option<&str>,
-    ) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_order"));
-        cmd.env_clear()
-            .env("HTTP_ADDR", addrs.0.to_string())
-            .env("ADMIN_ADDR", addrs.1.to_string())
-            .env("DATABASE_URL", database_url)
-            .env(
-                "AUTH_JWT_PUBLIC_KEY",
-                shop_api::auth::dev::DEV_PUBLIC_KEY_PEM,
-            )
-            .env("AUTH_ISSUER", shop_api::auth::DEV_ISSUER)
-            .env("AUTH_AUDIENCE", shop_api::auth::DEV_AUDIENCE)
-            .env("INTERNAL_TOKEN", TEST_INTERNAL_TOKEN)
-            .env("DEVELOPMENT_MODE", "true")
-            .env("PRODUCT_URL", &shop.product.url)
-            .env("CART_URL", &shop.cart.url)
-            .env("REQUEST_TIMEOUT_MS", "2000")
-            .env("RECOVERY_AFTER_MS", "2500")
-            .env("RECOVERY_INTERVAL_MS", "200")
-            // Warnings, and the line that says where it listens.
-            .env("RUST_LOG", "warn,shop_common::service=info")
-            .stdout(Stdio::piped());
-        if let Some(point) = fault {
-            cmd.env("ORDER_FAULT_POINT", point);
-        }
-        let mut child = cmd.spawn().expect("start the order binary");
-        let listening = listening(child.stdout.take().expect("stdout is piped"));
-        let mut process = Self {
-            child,
-            http: addrs.0,
-            admin: addrs.1,
-        };
-        match tokio::time::timeout(Duration::from_secs(30), listening).await {
-            Ok(Ok((http, admin))) => (process.http, process.admin) = (http, admin),
-            Ok(Err(_)) => panic!(
-                "the order process ended before listening: {:?}",
-                process.child.try_wait()
-            ),
-            Err(_) => panic!("the order process did not log where it listens within 30 s"),
-        }
-        wait_ready(process.admin).await;
-        process
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.http)
-    }
-
-    /// Waits (bounded) for the process to end by itself.
-    async fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        for _ in 0..300 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        None
-    }
-}
-
-/// Reads a service's JSON log lines off its stdout on a thread of its own,
-/// for as long as the process writes (so the pipe never fills and blocks
-/// it), and answers with the addresses of its "starting" line. With
-/// `TEST_LOG` set, every line goes to the test's output too.
-fn listening(stdout: ChildStdout) -> oneshot::Receiver<(SocketAddr, SocketAddr)> {
-    let (tx, rx) = oneshot::channel();
-    let echo = std::env::var_os("TEST_LOG").is_some();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if echo {
-                eprintln!("order: {line}");
-            }
-            let log = json(line.as_bytes());
-            let addr = |field: &str| log[field].as_str().and_then(|a| a.parse().ok());
-            if log["message"] == "starting"
-                && let (Some(http), Some(admin)) = (addr("http"), addr("admin"))
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send((http, admin));
-            }
-        }
-    });
-    rx
-}
-
-async fn wait_ready(admin: SocketAddr) {
-    let url = format!("http://{admin}/readyz");
-    for _ in 0..200 {
-        if let Ok(r) = reqwest::get(&url).await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the order process did not become ready");
+    ServiceProcess::start(env!("CARGO_BIN_EXE_order"), database_url, addrs, &env).await
 }
 
 /// One checkout of `user`'s cart under `key`; the note names the key, so
@@ -187,14 +79,13 @@ async fn crash_and_recover(crash: Crash) {
     shop.cart_of("alice").set_quantity(p, 2).await.unwrap();
     let http = reqwest::Client::new();
 
-    let mut crashing =
-        OrderProcess::start(&shop, &scratch.url, (ANY_PORT, ANY_PORT), Some(point)).await;
-    let lost = checkout(&http, &crashing.url(), "alice", "crash-key").await;
+    let mut crashing = start_order(&shop, &scratch.url, (ANY_PORT, ANY_PORT), Some(point)).await;
+    let lost = checkout(&http, &crashing.url(""), "alice", "crash-key").await;
     assert!(
         lost.is_err(),
         "{point}: the process dies before answering: {lost:?}"
     );
-    let exited = crashing.exited().await;
+    let exited = crashing.exited_within(Duration::from_secs(30)).await;
     assert_eq!(
         exited.and_then(|s| s.code()),
         Some(86),
@@ -225,13 +116,12 @@ async fn crash_and_recover(crash: Crash) {
     assert_eq!(saved, 1, "{point}: the cart's line is saved with the order");
 
     // Restarted on the same ports, as a supervisor would.
-    let restarted =
-        OrderProcess::start(&shop, &scratch.url, (crashing.http, crashing.admin), None).await;
+    let restarted = start_order(&shop, &scratch.url, (crashing.http, crashing.admin), None).await;
     assert_eq!(restarted.http, crashing.http);
     // The client retries with the same key until it gets an answer (bounded).
     let mut answer = None;
     for _ in 0..300 {
-        match checkout(&http, &restarted.url(), "alice", "crash-key").await {
+        match checkout(&http, &restarted.url(""), "alice", "crash-key").await {
             Ok((StatusCode::CREATED, body)) => {
                 answer = Some(body);
                 break;
@@ -297,7 +187,7 @@ async fn crash_and_recover(crash: Crash) {
     }
     assert!(emptied, "{point}: the cart is cleaned up");
     assert_eq!(
-        checkout(&http, &restarted.url(), "alice", "crash-key")
+        checkout(&http, &restarted.url(""), "alice", "crash-key")
             .await
             .unwrap()
             .1,
@@ -477,7 +367,7 @@ async fn kill_9_during_a_burst_of_checkouts_loses_and_doubles_nothing() {
     eprintln!("kill -9 test: CRASH_SEED={seed}");
     let scratch = testing::scratch_database(&order::MIGRATOR).await;
     let shop = Shop::start(scratch.pool.clone(), false).await;
-    let mut process = OrderProcess::start(&shop, &scratch.url, (ANY_PORT, ANY_PORT), None).await;
+    let mut process = start_order(&shop, &scratch.url, (ANY_PORT, ANY_PORT), None).await;
     let (mut cut, mut earlier) = (0, false);
     let mut interrupted = BTreeMap::<String, i64>::new();
     for round in 0..MAX_ROUNDS {
@@ -516,7 +406,7 @@ async fn kill_9_during_a_burst_of_checkouts_loses_and_doubles_nothing() {
 async fn kill_round(
     shop: &Shop,
     scratch: &testing::Scratch,
-    process: &mut OrderProcess,
+    process: &mut ServiceProcess,
     seed: u64,
     round: usize,
     earlier: bool,
@@ -570,7 +460,7 @@ async fn kill_round(
         .unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     for (user, key) in keys.clone() {
-        let (http, base, tx) = (http.clone(), process.url(), tx.clone());
+        let (http, base, tx) = (http.clone(), process.url(""), tx.clone());
         tokio::spawn(async move {
             let result = checkout(&http, &base, &user, &key).await;
             let _ = tx.send((key, result));
@@ -588,8 +478,7 @@ async fn kill_round(
     }
     tokio::time::sleep(delay).await;
     // `Child::kill` is SIGKILL: no handler, no drain, no cleanup.
-    process.child.kill().expect("SIGKILL the order process");
-    let status = process.child.wait().unwrap();
+    let status = process.kill();
     assert_eq!(
         status.signal(),
         Some(9),
@@ -623,14 +512,14 @@ async fn kill_round(
 
     // Restarted on the same ports, as a supervisor would; every client
     // retries its key until it has a definite answer (bounded).
-    *process = OrderProcess::start(shop, &scratch.url, (process.http, process.admin), None).await;
+    *process = start_order(shop, &scratch.url, (process.http, process.admin), None).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     let mut retries = tokio::task::JoinSet::new();
     for (user, key) in keys.clone() {
-        let (http, base) = (http.clone(), process.url());
+        let (http, base) = (http.clone(), process.url(""));
         retries.spawn(async move {
             let answer = settle_key(&http, &base, &user, &key).await;
             (key, answer)
@@ -653,7 +542,7 @@ async fn kill_round(
         {
             assert_eq!(answer, &first, "{ctx}: key {key} kept its first answer");
         }
-        let replay = checkout(&http, &process.url(), user, key).await.unwrap();
+        let replay = checkout(&http, &process.url(""), user, key).await.unwrap();
         assert_eq!(
             classify(replay.0, &replay.1).as_ref(),
             Ok(answer),

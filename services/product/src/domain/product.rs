@@ -82,13 +82,7 @@ fn check_stock(stock: i32, errors: &mut Vec<FieldError>) {
 /// one, so `db::products::insert` can never store a product that breaks
 /// them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ValidNewProduct {
-    name: String,
-    description: String,
-    category: String,
-    price: Money,
-    stock: i32,
-}
+pub struct ValidNewProduct(NewProduct);
 
 impl ValidNewProduct {
     /// Checks `POST /v1/products`'s body, naming every rule it breaks.
@@ -99,50 +93,34 @@ impl ValidNewProduct {
         check_category(&p.category, &mut errors);
         check_price(&p.price, &mut errors);
         check_stock(p.stock, &mut errors);
-        checked(
-            Self {
-                name: p.name,
-                description: p.description,
-                category: p.category,
-                price: p.price,
-                stock: p.stock,
-            },
-            errors,
-        )
+        checked(Self(p), errors)
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     pub fn description(&self) -> &str {
-        &self.description
+        &self.0.description
     }
 
     pub fn category(&self) -> &str {
-        &self.category
+        &self.0.category
     }
 
     pub fn price(&self) -> &Money {
-        &self.price
+        &self.0.price
     }
 
     pub fn stock(&self) -> i32 {
-        self.stock
+        self.0.stock
     }
 }
 
 /// A change to a product that keeps every catalog rule and changes at
 /// least one field. Only [`Self::parse`] makes one.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ValidPatch {
-    name: Option<String>,
-    description: Option<String>,
-    category: Option<String>,
-    price: Option<Money>,
-    stock: Option<i32>,
-    archived: Option<bool>,
-}
+pub struct ValidPatch(ProductPatch);
 
 impl ValidPatch {
     /// Checks `PATCH /v1/products/{id}`'s body, naming every rule it
@@ -168,41 +146,31 @@ impl ValidPatch {
         if let Some(stock) = p.stock {
             check_stock(stock, &mut errors);
         }
-        checked(
-            Self {
-                name: p.name,
-                description: p.description,
-                category: p.category,
-                price: p.price,
-                stock: p.stock,
-                archived: p.archived,
-            },
-            errors,
-        )
+        checked(Self(p), errors)
     }
 
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.0.name.as_deref()
     }
 
     pub fn description(&self) -> Option<&str> {
-        self.description.as_deref()
+        self.0.description.as_deref()
     }
 
     pub fn category(&self) -> Option<&str> {
-        self.category.as_deref()
+        self.0.category.as_deref()
     }
 
     pub fn price(&self) -> Option<&Money> {
-        self.price.as_ref()
+        self.0.price.as_ref()
     }
 
     pub fn stock(&self) -> Option<i32> {
-        self.stock
+        self.0.stock
     }
 
     pub fn archived(&self) -> Option<bool> {
-        self.archived
+        self.0.archived
     }
 }
 

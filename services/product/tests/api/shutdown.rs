@@ -3,17 +3,12 @@
 //! sent SIGTERM, does the same and exits 0, within its shutdown timeout
 //! even when connections never finish a request.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-use shop_common::testing;
+use shop_common::testing::{self, ServiceProcess};
 use sqlx::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 use crate::helpers::*;
 
@@ -106,146 +101,18 @@ async fn shutdown_drains_in_flight_requests_after_readiness_turns_503(db: PgPool
     );
 }
 
-/// The product binary, SIGKILLed when dropped (when a test fails first).
-struct ProductProcess {
-    child: Child,
-    http: SocketAddr,
-    admin: SocketAddr,
-    /// Its log lines, as JSON, in order.
-    logs: mpsc::UnboundedReceiver<Value>,
+/// The product binary over `database_url`, with `env` on top.
+async fn start_product(database_url: &str, env: &[(&str, String)]) -> ServiceProcess {
+    let addrs = (testing::ANY_PORT, testing::ANY_PORT);
+    ServiceProcess::start(env!("CARGO_BIN_EXE_product"), database_url, addrs, env).await
 }
 
-impl Drop for ProductProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl ProductProcess {
-    /// Starts the binary over `database_url` with `env` on top of what it
-    /// needs, on loopback ports it picks itself (port 0), and waits until
-    /// it is ready. The addresses come from its "starting" log line, so no
-    /// port is chosen before the process holds it.
-    async fn start(database_url: &str, env: &[(&str, String)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_product"));
-        cmd.env_clear()
-            .env("HTTP_ADDR", "127.0.0.1:0")
-            .env("ADMIN_ADDR", "127.0.0.1:0")
-            .env("DATABASE_URL", database_url)
-            .env(
-                "AUTH_JWT_PUBLIC_KEY",
-                shop_api::auth::dev::DEV_PUBLIC_KEY_PEM,
-            )
-            .env("AUTH_ISSUER", shop_api::auth::DEV_ISSUER)
-            .env("AUTH_AUDIENCE", shop_api::auth::DEV_AUDIENCE)
-            .env("INTERNAL_TOKEN", TEST_INTERNAL_TOKEN)
-            .env("DEVELOPMENT_MODE", "true")
-            // Warnings, and the platform's lines about starting and stopping.
-            .env(
-                "RUST_LOG",
-                "warn,shop_common::service=info,shop_common::server=info",
-            )
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::piped());
-        let mut child = cmd.spawn().expect("start the product binary");
-        let logs = log_lines(child.stdout.take().expect("stdout is piped"));
-        let unset: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let mut process = Self {
-            child,
-            http: unset,
-            admin: unset,
-            logs,
-        };
-        let starting = process.logged("starting").await;
-        let addr = |field: &str| {
-            starting[field]
-                .as_str()
-                .and_then(|a| a.parse().ok())
-                .unwrap_or_else(|| panic!("no {field} address in {starting}"))
-        };
-        (process.http, process.admin) = (addr("http"), addr("admin"));
-        let mut ready = false;
-        for _ in 0..300 {
-            if status_of(&process.admin_url("/readyz")).await == Some(200) {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(ready, "the product process did not become ready");
-        process
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.http)
-    }
-
-    fn admin_url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.admin)
-    }
-
-    /// The next log line with this message (at most 30 s away).
-    async fn logged(&mut self, message: &str) -> Value {
-        let wait = async {
-            while let Some(line) = self.logs.recv().await {
-                if line["message"] == message {
-                    return Some(line);
-                }
-            }
-            None
-        };
-        match tokio::time::timeout(Duration::from_secs(30), wait).await {
-            Ok(Some(line)) => line,
-            Ok(None) => panic!(
-                "the process ended without logging {message:?}: {:?}",
-                self.child.try_wait()
-            ),
-            Err(_) => panic!("the process did not log {message:?} within 30 s"),
-        }
-    }
-
-    fn sigterm(&self) {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "SIGTERM sent");
-    }
-
-    /// Waits for the process to end, at most `bound` (a sanity bound, not
-    /// a measurement: far above what it should take).
-    async fn exit_within(&mut self, bound: Duration) -> ExitStatus {
-        let since = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                since.elapsed() < bound,
-                "still running {bound:?} after SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-/// Reads the process's JSON log lines off its stdout on a thread of its
-/// own, for as long as it writes (so the pipe never fills and blocks it).
-/// With `TEST_LOG` set, every line goes to the test's output too.
-fn log_lines(stdout: ChildStdout) -> mpsc::UnboundedReceiver<Value> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let echo = std::env::var_os("TEST_LOG").is_some();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if echo {
-                eprintln!("product: {line}");
-            }
-            // A receiver gone means the test is over; keep draining.
-            let _ = tx.send(serde_json::from_str(&line).unwrap_or(Value::Null));
-        }
-    });
-    rx
+/// Waits for the exit, at most `bound` (far above what it should take).
+async fn exit_within(process: &mut ServiceProcess, bound: Duration) -> std::process::ExitStatus {
+    process
+        .exited_within(bound)
+        .await
+        .unwrap_or_else(|| panic!("still running {bound:?} after SIGTERM"))
 }
 
 /// The whole sequence on the real binary, each step waited for, not timed:
@@ -256,7 +123,7 @@ async fn sigterm_turns_readiness_503_and_the_process_answers_the_request_in_flig
     let drain = Duration::from_millis(1000);
     let shutdown_timeout = Duration::from_secs(10);
     let scratch = testing::scratch_database(&product::MIGRATOR).await;
-    let mut process = ProductProcess::start(
+    let mut process = start_product(
         &scratch.url,
         &[
             ("SHUTDOWN_DRAIN_DELAY_MS", drain.as_millis().to_string()),
@@ -329,7 +196,7 @@ async fn sigterm_turns_readiness_503_and_the_process_answers_the_request_in_flig
     assert!(refused, "the API listener closes after the drain");
     assert_eq!(status_of(&readyz).await, Some(503), "still draining");
     assert!(
-        process.child.try_wait().unwrap().is_none(),
+        process.running(),
         "the process waits for the request in flight"
     );
 
@@ -341,9 +208,11 @@ async fn sigterm_turns_readiness_503_and_the_process_answers_the_request_in_flig
         "the request in flight is answered: {answer}"
     );
     process.logged("stopped").await;
-    let status = process
-        .exit_within(drain + shutdown_timeout + Duration::from_secs(20))
-        .await;
+    let status = exit_within(
+        &mut process,
+        drain + shutdown_timeout + Duration::from_secs(20),
+    )
+    .await;
     assert!(status.success(), "a clean exit: {status}");
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products WHERE name = 'Drained'")
         .fetch_one(&scratch.pool)
@@ -356,7 +225,7 @@ async fn sigterm_turns_readiness_503_and_the_process_answers_the_request_in_flig
 async fn sigterm_stops_the_process_within_the_shutdown_timeout_despite_silent_connections() {
     let shutdown_timeout = Duration::from_secs(2);
     let scratch = testing::scratch_database(&product::MIGRATOR).await;
-    let mut process = ProductProcess::start(
+    let mut process = start_product(
         &scratch.url,
         &[
             (
@@ -389,9 +258,7 @@ async fn sigterm_stops_the_process_within_the_shutdown_timeout_despite_silent_co
     assert_eq!(status_of(&readyz).await, Some(200));
 
     process.sigterm();
-    let status = process
-        .exit_within(shutdown_timeout + Duration::from_secs(20))
-        .await;
+    let status = exit_within(&mut process, shutdown_timeout + Duration::from_secs(20)).await;
     assert!(
         status.success(),
         "a clean exit (SHUTDOWN_TIMEOUT_MS is {shutdown_timeout:?}): {status}"
