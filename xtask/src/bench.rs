@@ -11,6 +11,9 @@
 //!   of add-to-cart + checkout, 15 s) beside `pgbench -N`, as a ratio, with
 //!   the CPU seconds every process spent (the services, PostgreSQL and
 //!   shop-load itself), read from /proc.
+//! - `bench profile [--seconds=N]`: the statements and commits per
+//!   checkout in each service's database (`pg_stat_statements`); see
+//!   [`crate::profile`].
 
 use std::process::Command;
 use std::time::Duration;
@@ -24,6 +27,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("reads") => return reads(),
         Some("checkout") => return checkout_load(),
+        Some("profile") => return crate::profile::run(&args[1..]),
         _ => {}
     }
     checkouts(args)

@@ -24,6 +24,7 @@ mod bench;
 mod dev;
 mod load;
 mod pg;
+mod profile;
 mod schemathesis;
 mod stack;
 mod tests;
@@ -47,6 +48,8 @@ commands:
                                       seconds of every process (release build)
   bench reads                         product reads under wrk beside pgbench -S, and
                                       the services' memory (needs wrk)
+  bench profile [--seconds=N]         statements and commits per checkout in each
+                                      service's database (pg_stat_statements)
   schemathesis [--install] [--max-examples N] [--only RUN] [-- ARGS]
                                       hold every operation of the three services to its
                                       OpenAPI document (schemathesis, pinned, in a venv

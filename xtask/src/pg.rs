@@ -25,6 +25,12 @@ impl Cluster {
     /// Starts a fresh cluster on a free loopback port, tuned for tests
     /// (no fsync: the data is thrown away anyway).
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with("")
+    }
+
+    /// Like [`Cluster::start`], with more server options (`-c name=value`
+    /// ...), such as the `pg_stat_statements` library `bench profile` loads.
+    pub fn start_with(extra_options: &str) -> anyhow::Result<Self> {
         let bin = find_bin_dir()?;
         let dir = std::env::temp_dir().join(format!("shop-pg-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir)?;
@@ -74,7 +80,7 @@ impl Cluster {
             let port = free_port()?;
             let options = format!(
                 "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-                 -c full_page_writes=off -c max_connections=400",
+                 -c full_page_writes=off -c max_connections=400 {extra_options}",
                 cluster.dir.display()
             );
             let _ = std::fs::remove_file(&log);
@@ -214,14 +220,21 @@ pub struct DbServer {
 impl DbServer {
     /// `DATABASE_URL` if set, else a throwaway cluster.
     pub fn from_env_or_start() -> anyhow::Result<Self> {
-        let (url, cluster) = match std::env::var("DATABASE_URL") {
-            Ok(url) if !url.is_empty() => (url, None),
-            _ => {
-                let cluster = Cluster::start()?;
-                eprintln!("xtask: throwaway PostgreSQL on 127.0.0.1:{}", cluster.port);
-                (cluster.url("postgres"), Some(cluster))
-            }
-        };
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Self::new(url, None),
+            _ => Self::throwaway(""),
+        }
+    }
+
+    /// A throwaway cluster with more server options, whatever
+    /// `DATABASE_URL` says (for what needs a server setting of its own).
+    pub fn throwaway(extra_options: &str) -> anyhow::Result<Self> {
+        let cluster = Cluster::start_with(extra_options)?;
+        eprintln!("xtask: throwaway PostgreSQL on 127.0.0.1:{}", cluster.port);
+        Self::new(cluster.url("postgres"), Some(cluster))
+    }
+
+    fn new(url: String, cluster: Option<Cluster>) -> anyhow::Result<Self> {
         let admin_url = reqwest::Url::parse(&url).context("DATABASE_URL")?;
         let psql = match find_bin_dir() {
             Ok(dir) if dir.join("psql").is_file() => dir.join("psql"),
@@ -259,6 +272,16 @@ impl DbServer {
             .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
             .output_checked("psql")
             .map(|_| ())
+    }
+
+    /// Runs one query as the admin user and returns its rows, one a line,
+    /// fields separated by `|` (psql's unaligned, tuples-only output).
+    pub fn query(&self, sql: &str) -> anyhow::Result<String> {
+        let out = Command::new(&self.psql)
+            .arg(self.admin_url.as_str())
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-F", "|", "-c", sql])
+            .output_checked("psql")?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Creates a database and a login role for `service`, returning the URL

@@ -13,6 +13,8 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use moka::Expiry;
+use moka::sync::Cache;
 use shop_api::auth::{ADMIN_ROLE, Claims, DEV_INTERNAL_TOKEN, DEV_PUBLIC_KEY_PEM};
 use subtle::ConstantTimeEq;
 
@@ -243,6 +245,38 @@ struct Inner {
     validation: Validation,
     max_token_ttl: Duration,
     internal_token: String,
+    /// Tokens that passed every check, by their whole text, until they
+    /// expire (see [`VERIFIED_TOKENS`]).
+    verified: Cache<String, Arc<Claims>>,
+}
+
+/// How many verified tokens are remembered. An ES256 signature check costs
+/// tens of microseconds of CPU (the largest per-request cost of a cheap
+/// request), and a client sends the same token on every request until it
+/// expires. Keyed by the whole token, so a hit is the very text that was
+/// verified; bounded, so a flood of distinct tokens only evicts (each of
+/// those still pays the full check, exactly as without the cache).
+pub const VERIFIED_TOKENS: u64 = 4096;
+
+/// A verified token is forgotten when it expires (`exp`), so the cache
+/// never lets through a token the full check would refuse for its age.
+struct UntilExpiry;
+
+impl Expiry<String, Arc<Claims>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _token: &String,
+        claims: &Arc<Claims>,
+        _now: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(seconds_left(claims))
+    }
+}
+
+/// Whole seconds until `claims` expire (zero once they have).
+fn seconds_left(claims: &Claims) -> Duration {
+    let left = claims.exp - chrono::Utc::now().timestamp();
+    Duration::from_secs(u64::try_from(left).unwrap_or(0))
 }
 
 impl std::fmt::Debug for Auth {
@@ -284,12 +318,31 @@ impl Auth {
                 validation,
                 max_token_ttl: config.max_token_ttl,
                 internal_token: config.internal_token.clone(),
+                verified: Cache::builder()
+                    .max_capacity(VERIFIED_TOKENS)
+                    .expire_after(UntilExpiry)
+                    .build(),
             }),
         })
     }
 
-    /// Verifies a user token and returns its claims.
+    /// Verifies a user token and returns its claims. A token verified
+    /// before and not expired yet is answered from memory.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        if let Some(claims) = self.inner.verified.get(token)
+            && seconds_left(&claims) > Duration::ZERO
+        {
+            return Ok(Claims::clone(&claims));
+        }
+        let claims = self.verify_fully(token)?;
+        self.inner
+            .verified
+            .insert(token.to_owned(), Arc::new(claims.clone()));
+        Ok(claims)
+    }
+
+    /// The full check: header, key, signature, claims, lifetime, subject.
+    fn verify_fully(&self, token: &str) -> Result<Claims, ApiError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| unauthorized("invalid bearer token"))?;
         let key = match &header.kid {
@@ -576,5 +629,39 @@ mod tests {
         let err = env.finish(config).unwrap_err().to_string();
         assert!(err.contains("bad kid!.pem"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_verified_cache_answers_only_the_very_token_it_verified() {
+        let auth = Auth::new(&config()).unwrap();
+        let good = sign(claims(serde_json::json!({})), None);
+        assert_eq!(auth.verify(&good).unwrap().sub, "alice");
+        assert_eq!(auth.verify(&good).unwrap().sub, "alice", "from the cache");
+        // The same header and claims with another signature: a cache keyed
+        // by anything less than the whole token would let it through.
+        let (signed, signature) = good.rsplit_once('.').unwrap();
+        // (The first character: the last one carries padding bits.)
+        let first = if signature.starts_with('A') { 'B' } else { 'A' };
+        let forged = format!("{first}{}", &signature[1..]);
+        assert!(auth.verify(&format!("{signed}.{forged}")).is_err());
+        // A refusal is never remembered as a success, nor the reverse.
+        let other = sign(claims(serde_json::json!({"sub": "bob"})), None);
+        assert_eq!(auth.verify(&other).unwrap().sub, "bob");
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_until_it_expires_and_no_longer() {
+        let now = chrono::Utc::now().timestamp();
+        let at = |exp: i64| Claims {
+            sub: "alice".into(),
+            iss: "i".into(),
+            aud: "a".into(),
+            exp,
+            iat: None,
+            roles: Vec::new(),
+        };
+        assert_eq!(seconds_left(&at(now - 5)), Duration::ZERO, "expired");
+        let left = seconds_left(&at(now + 600));
+        assert!(left <= Duration::from_secs(600) && left >= Duration::from_secs(590));
     }
 }

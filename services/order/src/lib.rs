@@ -11,6 +11,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod fault;
+pub mod flags;
 pub mod metrics;
 pub mod recovery;
 pub mod routes;
@@ -50,6 +51,7 @@ impl Service for Order {
             business: metrics::OrderMetrics::register(platform.metrics.registry()),
             db: platform.db.clone(),
             auth: platform.auth.clone(),
+            cleaned: flags::CleanupFlags::default(),
             settings,
         })
     }
@@ -61,6 +63,9 @@ impl Service for Order {
     fn tasks(state: &AppState) -> Vec<Task> {
         // Every recovery step is idempotent, so stopping mid-way is safe:
         // the next worker (after a restart, or another replica) repeats it.
-        vec![recovery::task(state.clone())]
+        vec![
+            recovery::task(state.clone()),
+            state.cleaned.task(state.db.clone()),
+        ]
     }
 }

@@ -88,7 +88,7 @@ pub async fn round(state: &AppState) -> anyhow::Result<usize> {
 /// Resolves one claimed order and retries its follow-ups.
 async fn work_on(state: &AppState, order: &db::Claimed) -> anyhow::Result<()> {
     if order.status == shop_api::order::OrderStatus::Pending {
-        let label = match saga::resolve(state, order.id, &order.user_id).await? {
+        let label = match saga::resolve(state, order).await? {
             Resolution::Confirmed => "confirmed",
             Resolution::Failed => "failed",
             Resolution::Deferred => return Ok(()),
@@ -97,7 +97,11 @@ async fn work_on(state: &AppState, order: &db::Claimed) -> anyhow::Result<()> {
         state.business.recovered.with_label_values(&[label]).inc();
     }
     if order.cart_cleanup_pending {
-        saga::clean_cart(state, order.id, &order.user_id).await;
+        let refs = db::cart_refs(&state.db, order.id).await?;
+        if saga::clean_cart(state, order.id, &order.user_id, refs).await {
+            // At once, not batched: the worker is not on anyone's path.
+            db::done_cart_cleanup(&state.db, &[order.id]).await?;
+        }
     }
     if order.stock_release_pending {
         saga::release_stock(state, order.id).await;

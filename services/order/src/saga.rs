@@ -7,8 +7,7 @@
 //!
 //! docs/checkout.md walks the machine with a diagram of its states.
 
-use shop_api::cart::RemoveLines;
-use shop_api::cart::StoredLine;
+use shop_api::cart::{LineRef, RemoveLines, StoredLine};
 use shop_api::order::OrderLine;
 use shop_api::product::{ReservationLineRequest, ReservationRequest, ReservationStatus};
 use shop_api::{ClientError, Money, ProblemType};
@@ -48,7 +47,7 @@ pub struct Finished {
 /// The order a drive works on.
 #[derive(Debug, Clone, Copy)]
 pub struct Ticket<'a> {
-    pub id: Uuid,
+    pub order: db::Pending<'a>,
     pub user: &'a str,
 }
 
@@ -61,8 +60,15 @@ pub async fn checkout(
 ) -> Result<Answer, Error> {
     let id = Uuid::now_v7();
     let count = |outcome: &str| state.business.checkouts.with_label_values(&[outcome]).inc();
-    match db::begin(&state.db, id, user, key, body).await? {
-        Begin::Started => {}
+    // The cart is read while the order is recorded (two round trips at
+    // once, not one after the other). A replay wastes that read; a new
+    // checkout, the common case, waits for one round trip less.
+    let (begun, cart) = tokio::join!(
+        db::begin(&state.db, id, user, key, body),
+        state.cart.stored(user)
+    );
+    let created_at = match begun? {
+        Begin::Started(created_at) => created_at,
         Begin::Existing(e) if e.request_body != body.canonical() => {
             return Err(OrderError::IdempotencyMismatch.into());
         }
@@ -83,9 +89,14 @@ pub async fn checkout(
                 }
             };
         }
-    }
-    let ticket = Ticket { id, user };
-    let finished = drive(state, ticket, Progress::Recorded, Event::Started).await?;
+    };
+    let order = db::Pending {
+        id,
+        note: body.note(),
+        created_at,
+    };
+    let cart = Event::Cart(reply(cart).map(|c| c.lines));
+    let finished = drive(state, Ticket { order, user }, Progress::Recorded, cart).await?;
     count(finished.outcome.label());
     match finished.answer {
         Some(answer) => Ok(answer),
@@ -104,15 +115,13 @@ pub enum Resolution {
 
 /// Finishes (rolls forward) or undoes (rolls back) a stale pending order,
 /// starting from what product says about its reservation.
-pub async fn resolve(state: &AppState, id: Uuid, user: &str) -> Result<Resolution, Error> {
-    let lookup = lookup(state, id).await;
-    let finished = drive(
-        state,
-        Ticket { id, user },
-        Progress::Recorded,
-        Event::Found(lookup),
-    )
-    .await?;
+pub async fn resolve(state: &AppState, order: &db::Claimed) -> Result<Resolution, Error> {
+    let lookup = lookup(state, order.id).await;
+    let ticket = Ticket {
+        order: order.pending(),
+        user: &order.user_id,
+    };
+    let finished = drive(state, ticket, Progress::Recorded, Event::Found(lookup)).await?;
     Ok(match finished.outcome {
         Outcome::Placed => Resolution::Confirmed,
         Outcome::Refused(_) | Outcome::Retry(_) => Resolution::Failed,
@@ -125,10 +134,14 @@ pub async fn resolve(state: &AppState, id: Uuid, user: &str) -> Result<Resolutio
 /// so a crash anywhere leaves a state a later drive can continue from.
 pub async fn drive(
     state: &AppState,
-    order: Ticket<'_>,
+    ticket: Ticket<'_>,
     mut progress: Progress,
     mut event: Event,
 ) -> Result<Finished, Error> {
+    let id = ticket.order.id;
+    // The cart lines this drive saved, if it read the cart: the cleanup
+    // needs them and need not read them back.
+    let mut saved: Option<Vec<LineRef>> = None;
     loop {
         let Step {
             progress: next,
@@ -136,33 +149,42 @@ pub async fn drive(
         } = checkout::next(progress, event);
         progress = next;
         event = match action {
-            Action::ReadCart => {
-                Event::Cart(reply(state.cart.stored(order.user).await).map(|c| c.lines))
-            }
             Action::Reserve(lines) => {
-                db::save_lines(&state.db, order.id, &lines).await?;
+                db::save_lines(&state.db, id, &lines).await?;
+                saved = Some(lines.iter().map(line_ref).collect());
                 maybe_crash(state.settings.fault_point, FaultPoint::BeforeReserve);
-                Event::Reserve(reserve(state, order.id, &lines).await)
+                Event::Reserve(reserve(state, id, &lines).await)
             }
             Action::Commit => {
                 maybe_crash(state.settings.fault_point, FaultPoint::AfterReserve);
-                Event::Commit(commit(state, order.id).await)
+                Event::Commit(commit(state, id).await)
             }
-            Action::Release => {
-                Event::Release(reply(state.product.release(order.id).await).map(|_| ()))
-            }
+            Action::Release => Event::Release(reply(state.product.release(id).await).map(|_| ())),
             Action::Confirm { lines, total } => {
                 maybe_crash(state.settings.fault_point, FaultPoint::AfterCommit);
-                let answer = confirm(state, order.id, &lines, total.as_ref()).await?;
+                let answer = confirm(state, ticket.order, &lines, total.as_ref()).await?;
                 maybe_crash(state.settings.fault_point, FaultPoint::AfterConfirm);
-                clean_cart(state, order.id, order.user).await;
+                let refs = match saved {
+                    Some(refs) => refs,
+                    None => db::cart_refs(&state.db, id).await?,
+                };
+                if clean_cart(state, id, ticket.user, refs).await {
+                    state.cleaned.done(id);
+                }
                 return Ok(Finished {
                     outcome: Outcome::Placed,
                     answer: Some(answer),
                 });
             }
-            Action::Finish(outcome) => return record(state, order.id, outcome).await,
+            Action::Finish(outcome) => return record(state, id, outcome).await,
         };
+    }
+}
+
+fn line_ref(line: &StoredLine) -> LineRef {
+    LineRef {
+        product_id: line.product_id,
+        revision: line.revision,
     }
 }
 
@@ -199,13 +221,13 @@ async fn record(state: &AppState, id: Uuid, outcome: Outcome) -> Result<Finished
 /// else resolved it first, their stored answer.
 async fn confirm(
     state: &AppState,
-    id: Uuid,
+    order: db::Pending<'_>,
     lines: &[OrderLine],
     total: Option<&Money>,
 ) -> Result<Answer, Error> {
-    match db::confirm(&state.db, id, lines, total).await? {
+    match db::confirm(&state.db, order, lines, total).await? {
         Some(body) => Ok(Answer { status: 201, body }),
-        None => stored_answer(state, id)
+        None => stored_answer(state, order.id)
             .await?
             .ok_or(Error::Conflict("the order was resolved elsewhere")),
     }
@@ -290,24 +312,15 @@ async fn lookup(state: &AppState, id: Uuid) -> Lookup {
     }
 }
 
-/// Removes the order's lines from the cart; on failure leaves the
-/// follow-up flag for the worker. Idempotent.
-pub async fn clean_cart(state: &AppState, id: Uuid, user: &str) {
-    let lines = match db::cart_refs(&state.db, id).await {
-        Ok(lines) => lines,
+/// Removes the order's lines (`refs`) from the cart. True when they are
+/// gone, and the order's cleanup flag may be cleared; on failure the flag
+/// stays for the worker. Idempotent.
+pub async fn clean_cart(state: &AppState, id: Uuid, user: &str, refs: Vec<LineRef>) -> bool {
+    match state.cart.remove_lines(user, &RemoveLines { lines: refs }).await {
+        Ok(_) => true,
         Err(e) => {
-            tracing::warn!(error = %e, order = %id, "cart cleanup deferred");
-            return;
-        }
-    };
-    match state.cart.remove_lines(user, &RemoveLines { lines }).await {
-        Ok(_) => {
-            if let Err(e) = db::done_cart_cleanup(&state.db, id).await {
-                tracing::warn!(error = %e, order = %id, "cart cleanup done but not recorded; will repeat");
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, order = %id, "cart cleanup deferred to the recovery worker")
+            tracing::warn!(error = %e, order = %id, "cart cleanup deferred to the recovery worker");
+            false
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use shop_api::Money;
 use shop_api::cart::{LineRef, StoredLine};
 use shop_api::order::{Order, OrderLine, OrderStatus};
@@ -15,8 +15,9 @@ use crate::domain::order::{IdempotencyKey, ListQuery, ValidCheckout};
 /// What `begin` found.
 #[derive(Debug)]
 pub enum Begin {
-    /// A new pending order: this request runs the saga.
-    Started,
+    /// A new pending order, recorded at this time: this request runs the
+    /// saga.
+    Started(DateTime<Utc>),
     /// The key was used before.
     Existing(Existing),
 }
@@ -58,20 +59,22 @@ async fn try_begin(
     key: &IdempotencyKey,
     body: &ValidCheckout,
 ) -> sqlx::Result<Option<Begin>> {
-    let inserted = sqlx::query(
+    // The creation time comes back with the insert: the confirmed order's
+    // stored answer is built from it without reading the row again.
+    let inserted: Option<DateTime<Utc>> = sqlx::query_scalar(
         "INSERT INTO orders (id, user_id, idempotency_key, request_body, note, status) \
-         VALUES ($1, $2, $3, $4, $5, 'pending') ON CONFLICT (user_id, idempotency_key) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, 'pending') ON CONFLICT (user_id, idempotency_key) DO NOTHING \
+         RETURNING created_at",
     )
     .bind(id)
     .bind(user)
     .bind(key.as_str())
     .bind(body.canonical())
     .bind(body.note())
-    .execute(db)
-    .await?
-    .rows_affected();
-    if inserted == 1 {
-        return Ok(Some(Begin::Started));
+    .fetch_optional(db)
+    .await?;
+    if let Some(created_at) = inserted {
+        return Ok(Some(Begin::Started(created_at)));
     }
     let existing = sqlx::query_as::<_, Existing>(
         "SELECT request_body, response_status, response_body FROM orders \
@@ -128,59 +131,74 @@ pub async fn fail(
     Ok(done.rows_affected() == 1)
 }
 
+/// A pending order as the saga knows it: enough to write its confirmed
+/// answer without reading it back.
+#[derive(Debug, Clone, Copy)]
+pub struct Pending<'a> {
+    pub id: Uuid,
+    pub note: Option<&'a str>,
+    pub created_at: DateTime<Utc>,
+}
+
 /// Confirms a pending order with the reservation's prices and stores the
-/// 201 answer, in one transaction. Returns that answer (the order as
-/// JSON), or `None` when the order was no longer pending.
+/// 201 answer, in one statement (one round trip, one commit). Returns that
+/// answer (the order as JSON, exactly what `get` reads back), or `None`
+/// when the order was no longer pending.
 pub async fn confirm(
     db: &PgPool,
-    order: Uuid,
+    order: Pending<'_>,
     lines: &[OrderLine],
     total: Option<&Money>,
 ) -> sqlx::Result<Option<String>> {
-    let mut tx = db.begin().await?;
+    // PostgreSQL keeps microseconds: the answer must show the time exactly
+    // as a later read of the row will.
+    let now = Utc::now()
+        .duration_trunc(chrono::TimeDelta::microseconds(1))
+        .expect("a microsecond fits any time");
+    let mut lines = lines.to_vec();
+    lines.sort_by_key(|l| l.product_id); // the order `get` lists them in
     let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
     let prices: Vec<i64> = lines.iter().map(|l| l.unit_price.amount).collect();
     let currencies: Vec<String> = lines
         .iter()
         .map(|l| l.unit_price.currency.clone())
         .collect();
-    let confirmed = sqlx::query(
-        "UPDATE orders SET status = 'confirmed', total_amount = $2, currency = $3, \
-           cart_cleanup_pending = true, updated_at = now() \
-         WHERE id = $1 AND status = 'pending'",
+    let body = serde_json::to_string(&Order {
+        id: order.id,
+        status: OrderStatus::Confirmed,
+        lines,
+        total: total.cloned(),
+        note: order.note.map(str::to_owned),
+        failure_reason: None,
+        created_at: order.created_at,
+        updated_at: now,
+    })
+    .expect("an order serializes");
+    // The lines are priced only if the order row was still pending (the
+    // join on `confirmed`); both updates commit together or not at all.
+    let confirmed: i64 = sqlx::query_scalar(
+        "WITH confirmed AS ( \
+           UPDATE orders SET status = 'confirmed', total_amount = $2, currency = $3, \
+             cart_cleanup_pending = true, updated_at = $4, \
+             response_status = 201, response_body = $5 \
+           WHERE id = $1 AND status = 'pending' RETURNING id), \
+         priced AS ( \
+           UPDATE order_lines o SET unit_price_amount = p.amount, currency = p.currency \
+           FROM confirmed, unnest($6::uuid[], $7::int8[], $8::text[]) AS p(product_id, amount, currency) \
+           WHERE o.order_id = confirmed.id AND o.product_id = p.product_id) \
+         SELECT count(*) FROM confirmed",
     )
-    .bind(order)
+    .bind(order.id)
     .bind(total.map(|t| t.amount))
     .bind(total.map(|t| t.currency.clone()))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !confirmed {
-        return Ok(None);
-    }
-    sqlx::query(
-        "UPDATE order_lines o SET unit_price_amount = p.amount, currency = p.currency \
-         FROM unnest($2::uuid[], $3::int8[], $4::text[]) AS p(product_id, amount, currency) \
-         WHERE o.order_id = $1 AND o.product_id = p.product_id",
-    )
-    .bind(order)
+    .bind(now)
+    .bind(&body)
     .bind(&ids)
     .bind(&prices)
     .bind(&currencies)
-    .execute(&mut *tx)
+    .fetch_one(db)
     .await?;
-    let confirmed = get_on(&mut tx, order)
-        .await?
-        .expect("updated in this transaction");
-    let body = serde_json::to_string(&confirmed).expect("serializable");
-    sqlx::query("UPDATE orders SET response_status = 201, response_body = $2 WHERE id = $1")
-        .bind(order)
-        .bind(&body)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(Some(body))
+    Ok((confirmed == 1).then_some(body))
 }
 
 /// The stored answer of an order.
@@ -262,32 +280,20 @@ async fn lines_of(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> sqlx::Result<V
     .await
 }
 
-async fn get_on(conn: &mut sqlx::PgConnection, order: Uuid) -> sqlx::Result<Option<Order>> {
-    let head = sqlx::query_as::<_, Head>(sqlx::AssertSqlSafe(format!(
-        "SELECT {HEAD} FROM orders WHERE id = $1"
-    )))
-    .bind(order)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(head) = head else { return Ok(None) };
-    let lines = lines_of(conn, &[order]).await?;
-    Ok(assemble(vec![head], lines).pop())
-}
-
 /// One of the user's orders; another user's is `None`, exactly like a
 /// missing one.
 pub async fn get(db: &PgPool, user: &str, order: Uuid) -> sqlx::Result<Option<Order>> {
     let mut conn = db.acquire().await?;
-    let owned: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM orders WHERE id = $1 AND user_id = $2")
-            .bind(order)
-            .bind(user)
-            .fetch_optional(&mut *conn)
-            .await?;
-    match owned {
-        Some(id) => get_on(&mut conn, id).await,
-        None => Ok(None),
-    }
+    let head = sqlx::query_as::<_, Head>(sqlx::AssertSqlSafe(format!(
+        "SELECT {HEAD} FROM orders WHERE id = $1 AND user_id = $2"
+    )))
+    .bind(order)
+    .bind(user)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(head) = head else { return Ok(None) };
+    let lines = lines_of(&mut conn, &[order]).await?;
+    Ok(assemble(vec![head], lines).pop())
 }
 
 /// A page of the user's orders, newest first, and whether more follow.
@@ -340,10 +346,11 @@ pub async fn cancel(db: &PgPool, user: &str, order: Uuid) -> sqlx::Result<Cancel
     })
 }
 
-/// Clears a follow-up flag once its work is done.
-pub async fn done_cart_cleanup(db: &PgPool, order: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE orders SET cart_cleanup_pending = false WHERE id = $1")
-        .bind(order)
+/// Clears the cart-cleanup flag of these orders once their carts are
+/// clean (one statement for a batch of them; see `saga::Cleaned`).
+pub async fn done_cart_cleanup(db: &PgPool, orders: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("UPDATE orders SET cart_cleanup_pending = false WHERE id = ANY($1)")
+        .bind(orders)
         .execute(db)
         .await
         .map(|_| ())
@@ -385,6 +392,19 @@ pub struct Claimed {
     pub status: OrderStatus,
     pub cart_cleanup_pending: bool,
     pub stock_release_pending: bool,
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Claimed {
+    /// The order as the saga needs it.
+    pub fn pending(&self) -> Pending<'_> {
+        Pending {
+            id: self.id,
+            note: self.note.as_deref(),
+            created_at: self.created_at,
+        }
+    }
 }
 
 /// Claims up to `limit` orders needing work for `lease`: pending ones older
@@ -407,7 +427,7 @@ pub async fn claim(
              AND (recovery_lease_until IS NULL OR recovery_lease_until < now()) \
              AND id <> ALL($4) \
            ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, user_id, status, cart_cleanup_pending, stock_release_pending",
+         RETURNING id, user_id, status, cart_cleanup_pending, stock_release_pending, note, created_at",
     )
     .bind(stale_after.as_secs_f64())
     .bind(lease.as_secs_f64())

@@ -49,9 +49,8 @@ pub enum Why {
 /// What a step came to: a peer's answer, reduced to what the saga needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A new checkout (request path): the order is recorded.
-    Started,
-    /// The cart as stored.
+    /// The cart as stored (read while the order was recorded: the request
+    /// path starts the machine with it).
     Cart(Reply<Vec<StoredLine>>),
     Reserve(ReserveReply),
     Commit(CommitReply),
@@ -111,7 +110,6 @@ pub enum Lookup {
 /// What the driver does next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    ReadCart,
     /// Save these lines with the order, then reserve them.
     Reserve(Vec<StoredLine>),
     Commit,
@@ -200,8 +198,6 @@ fn finish(progress: Progress, outcome: Outcome) -> Step {
 pub fn next(progress: Progress, event: Event) -> Step {
     use Progress::*;
     match (progress, event) {
-        (Recorded, Event::Started) => step(Recorded, Action::ReadCart),
-
         // 2. The cart. Nothing is reserved yet, so any failure frees the key.
         (Recorded, Event::Cart(Reply::Ok(lines))) if lines.is_empty() => {
             finish(Recorded, Outcome::Refused(Refusal::EmptyCart))
@@ -351,7 +347,6 @@ mod tests {
     fn all_events() -> Vec<Event> {
         let lines = vec![reserved(1, "EUR")];
         vec![
-            Event::Started,
             Event::Cart(Reply::Ok(vec![])),
             Event::Cart(Reply::Ok(vec![stored(1, "EUR")])),
             Event::Cart(Reply::NeverReached),
@@ -427,9 +422,10 @@ mod tests {
 
     #[test]
     fn the_happy_path_reads_reserves_commits_and_confirms() {
-        let s = next(Progress::Recorded, Event::Started);
-        assert_eq!(s.action, Action::ReadCart);
-        let s = next(s.progress, Event::Cart(Reply::Ok(vec![stored(1, "EUR")])));
+        let s = next(
+            Progress::Recorded,
+            Event::Cart(Reply::Ok(vec![stored(1, "EUR")])),
+        );
         assert_eq!(s.action, Action::Reserve(vec![stored(1, "EUR")]));
         assert_eq!(s.progress, eur());
         let s = next(

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::domain::reservation::ValidReservation;
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct Head {
     id: Uuid,
     #[sqlx(try_from = "String")]
@@ -47,7 +47,11 @@ pub async fn get(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Reserva
     .bind(id)
     .fetch_all(&mut *db)
     .await?;
-    Ok(Some(Reservation {
+    Ok(Some(assemble(head, lines)))
+}
+
+fn assemble(head: Head, lines: Vec<LineRow>) -> Reservation {
+    Reservation {
         id: head.id,
         status: head.status,
         lines: lines
@@ -61,7 +65,7 @@ pub async fn get(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Reserva
         expires_at: head.expires_at,
         created_at: head.created_at,
         updated_at: head.updated_at,
-    }))
+    }
 }
 
 /// What a reservation attempt came to.
@@ -99,36 +103,51 @@ pub async fn reserve(
     ttl: Duration,
 ) -> sqlx::Result<ReserveOutcome> {
     let mut tx = db.begin().await?;
-    if !claim(&mut tx, req.id(), ttl).await? {
+    let Some(head) = claim(&mut tx, req.id(), ttl).await? else {
         tx.rollback().await?;
         return existing(db, req).await;
-    }
+    };
     let locked = lock_products(&mut tx, &req.product_ids()).await?;
     if let Some(refused) = refusal(req, &locked) {
         tx.rollback().await?;
         return Ok(refused);
     }
     take_stock(&mut tx, req, &locked).await?;
-    let created = get(&mut tx, req.id())
-        .await?
-        .expect("inserted in this transaction");
     tx.commit().await?;
-    Ok(ReserveOutcome::Created(created))
+    // Everything the answer shows is known here: the claimed row, the
+    // request's lines and the prices just locked (nothing to read back).
+    Ok(ReserveOutcome::Created(Reservation {
+        id: head.id,
+        status: head.status,
+        lines: req
+            .lines()
+            .iter()
+            .zip(&locked)
+            .map(|(line, product)| ReservedLine {
+                product_id: line.product_id,
+                quantity: line.quantity,
+                unit_price: Money::new(product.price_amount, product.currency.clone()),
+            })
+            .collect(),
+        expires_at: head.expires_at,
+        created_at: head.created_at,
+        updated_at: head.updated_at,
+    }))
 }
 
 /// Claims the id. A concurrent request with the same id blocks here until
-/// the first one's transaction ends, then finds the row taken (`false`).
-async fn claim(tx: &mut PgConnection, id: Uuid, ttl: Duration) -> sqlx::Result<bool> {
-    let inserted = sqlx::query(
+/// the first one's transaction ends, then finds the row taken (`None`).
+async fn claim(tx: &mut PgConnection, id: Uuid, ttl: Duration) -> sqlx::Result<Option<Head>> {
+    sqlx::query_as::<_, Head>(
         "INSERT INTO reservations (id, status, expires_at) \
          VALUES ($1, 'held', now() + make_interval(secs => $2)) \
-         ON CONFLICT (id) DO NOTHING",
+         ON CONFLICT (id) DO NOTHING \
+         RETURNING id, status, expires_at, created_at, updated_at",
     )
     .bind(id)
     .bind(ttl.as_secs_f64())
-    .execute(&mut *tx)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
+    .fetch_optional(&mut *tx)
+    .await
 }
 
 /// The answer for an id already taken: the same lines replay it, a
@@ -189,22 +208,18 @@ async fn take_stock(
 ) -> sqlx::Result<()> {
     let ids = req.product_ids();
     let quantities = req.quantities();
-    // The stock >= 0 CHECK backs this up: were the check above ever wrong,
-    // the statement would fail rather than oversell.
-    sqlx::query(
-        "UPDATE products p SET stock = p.stock - l.quantity, version = p.version + 1, updated_at = now() \
-         FROM unnest($1::uuid[], $2::int4[]) AS l(product_id, quantity) \
-         WHERE p.id = l.product_id",
-    )
-    .bind(&ids)
-    .bind(&quantities)
-    .execute(&mut *tx)
-    .await?;
     // `locked` is in id order, and so are the lines (and `ids`).
     let prices: Vec<i64> = locked.iter().map(|p| p.price_amount).collect();
     let currencies: Vec<String> = locked.iter().map(|p| p.currency.clone()).collect();
+    // One statement for both writes (one round trip). The stock >= 0 CHECK
+    // backs the check above up: were it ever wrong, the statement would
+    // fail rather than oversell.
     sqlx::query(
-        "INSERT INTO reservation_lines (reservation_id, product_id, quantity, unit_price_amount, currency) \
+        "WITH taken AS ( \
+           UPDATE products p SET stock = p.stock - l.quantity, version = p.version + 1, updated_at = now() \
+           FROM unnest($2::uuid[], $3::int4[]) AS l(product_id, quantity) \
+           WHERE p.id = l.product_id) \
+         INSERT INTO reservation_lines (reservation_id, product_id, quantity, unit_price_amount, currency) \
          SELECT $1, * FROM unnest($2::uuid[], $3::int4[], $4::int8[], $5::text[])",
     )
     .bind(req.id())
@@ -230,12 +245,19 @@ pub enum TransitionOutcome {
 
 /// Marks a held, unexpired reservation as sold.
 pub async fn commit(db: &PgPool, id: Uuid) -> sqlx::Result<TransitionOutcome> {
+    if let Some(done) = commit_held(db, id).await? {
+        return Ok(TransitionOutcome::Done(done));
+    }
+    // Not held, or expired: the slow path says why, under the row's lock.
     let mut tx = db.begin().await?;
     let Some(head) = lock_head(&mut tx, id, false).await? else {
         return Ok(TransitionOutcome::NotFound);
     };
+    let r = get(&mut tx, id).await?.expect("locked");
     let outcome = match head.status {
         ReservationStatus::Held if head.expires_at > Utc::now() => {
+            // Held and fresh now, though not a moment ago: a concurrent
+            // transaction had it. Commit as the fast path would have.
             sqlx::query(
                 "UPDATE reservations SET status = 'committed', updated_at = now() WHERE id = $1",
             )
@@ -244,23 +266,51 @@ pub async fn commit(db: &PgPool, id: Uuid) -> sqlx::Result<TransitionOutcome> {
             .await?;
             TransitionOutcome::Done(get(&mut tx, id).await?.expect("locked"))
         }
-        ReservationStatus::Held => {
-            let r = get(&mut tx, id).await?.expect("locked");
-            TransitionOutcome::Conflict(
-                r,
-                "the reservation has expired; its stock is being returned",
-            )
-        }
-        ReservationStatus::Committed => {
-            TransitionOutcome::Done(get(&mut tx, id).await?.expect("locked"))
-        }
+        ReservationStatus::Held => TransitionOutcome::Conflict(
+            r,
+            "the reservation has expired; its stock is being returned",
+        ),
+        ReservationStatus::Committed => TransitionOutcome::Done(r),
         ReservationStatus::Released | ReservationStatus::Expired => {
-            let r = get(&mut tx, id).await?.expect("locked");
             TransitionOutcome::Conflict(r, "the reservation was released; its stock is gone back")
         }
     };
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// The common case in one statement (one round trip, one commit): a held,
+/// unexpired reservation becomes committed and comes back with its lines.
+/// `None` when it was not held or has expired. The `UPDATE` takes the row
+/// lock like `lock_head`, and PostgreSQL re-checks its condition after
+/// waiting for a concurrent release or sweep, so it never commits a
+/// reservation that is gone.
+async fn commit_held(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Reservation>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        head: Head,
+        #[sqlx(flatten)]
+        line: LineRow,
+    }
+    let rows = sqlx::query_as::<_, Row>(
+        "WITH r AS ( \
+           UPDATE reservations SET status = 'committed', updated_at = now() \
+           WHERE id = $1 AND status = 'held' AND expires_at > now() \
+           RETURNING id, status, expires_at, created_at, updated_at) \
+         SELECT r.*, l.product_id, l.quantity, l.unit_price_amount, l.currency \
+         FROM r JOIN reservation_lines l ON l.reservation_id = r.id ORDER BY l.product_id",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    let Some(head) = rows.first().map(|r| r.head.clone()) else {
+        return Ok(None);
+    };
+    Ok(Some(assemble(
+        head,
+        rows.into_iter().map(|r| r.line).collect(),
+    )))
 }
 
 /// Returns the stock of a held or committed reservation (a cancelled order

@@ -1,0 +1,177 @@
+//! `cargo xtask bench profile`: where a checkout's database work goes.
+//! Runs shop-load's checkout scenario on a release stack over a throwaway
+//! PostgreSQL with `pg_stat_statements` loaded, then prints, per checkout
+//! placed, the statements each service's database ran (every round trip:
+//! `BEGIN` and `COMMIT` count, as they cost one each), the commits, and the
+//! top statements by calls and by time. Counts, not timings: they are the
+//! same on a busy machine as on a quiet one, so they compare across runs.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use anyhow::Context;
+
+use crate::pg::DbServer;
+use crate::stack::{self, Logs, Profile, Stack};
+
+/// The three service databases, as the local stack names them.
+const DATABASES: [&str; 3] = ["product", "cart", "order"];
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let seconds = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--seconds="))
+        .unwrap_or("10");
+    let exe = crate::load::build_shop_load(Profile::Release)?;
+    // Its own cluster, whatever DATABASE_URL says: the library must be
+    // loaded at server start.
+    let db = DbServer::throwaway(
+        "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all",
+    )?;
+    db.psql("CREATE EXTENSION pg_stat_statements")?;
+    let stack = Stack::start_with(&db, stack::free_endpoints(), Logs::Files, Profile::Release)?;
+
+    let dir = crate::workspace_root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let report = dir.join("profile.json");
+    // Seed the catalog first, so the counts below are the checkouts' own.
+    let seed = Command::new(&exe)
+        .args(["--scenario", "checkout", "--users", "1", "--duration", "1s"])
+        .args(["--quiet", "--report"])
+        .arg(dir.join("profile-seed.json"))
+        .envs(stack.e2e_env())
+        .output()
+        .context("running shop-load")?;
+    anyhow::ensure!(seed.status.success(), "the seeding run of shop-load failed");
+    db.psql("SELECT pg_stat_statements_reset()")?;
+    let commits_before = commits(&db)?;
+    let out = Command::new(&exe)
+        .args(["--scenario", "checkout", "--users", "16", "--duration"])
+        .arg(format!("{seconds}s"))
+        .args(["--quiet", "--report"])
+        .arg(&report)
+        .envs(stack.e2e_env())
+        .output()
+        .context("running shop-load")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "shop-load failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let commits_after = commits(&db)?;
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+    let placed = r["checkouts"]["placed"].as_f64().unwrap_or(0.0);
+    anyhow::ensure!(placed > 0.0, "no checkout was placed");
+
+    println!(
+        "shop-load --scenario checkout --users 16 --duration {seconds}s: {placed:.0} checkouts placed\n\
+         (the audit's reads at the end are counted too: a few statements in all)\n"
+    );
+    println!("per checkout      statements   commits");
+    let statements = statements(&db)?;
+    let (mut all_statements, mut all_commits) = (0.0, 0.0);
+    for name in DATABASES {
+        let calls: f64 = statements
+            .iter()
+            .filter(|s| s.database == name)
+            .map(|s| s.calls)
+            .sum();
+        let committed = commits_after.get(name).copied().unwrap_or(0.0)
+            - commits_before.get(name).copied().unwrap_or(0.0);
+        all_statements += calls;
+        all_commits += committed;
+        println!(
+            "  {name:<14} {:>10.1} {:>9.1}",
+            calls / placed,
+            committed / placed
+        );
+    }
+    println!(
+        "  {:<14} {:>10.1} {:>9.1}",
+        "all",
+        all_statements / placed,
+        all_commits / placed
+    );
+
+    println!("\nstatements by calls per checkout (database, calls, mean ms, statement):");
+    for s in statements.iter().take(25) {
+        println!(
+            "  {:<8} {:>5.2} {:>7.3}  {}",
+            s.database,
+            s.calls / placed,
+            s.mean_ms,
+            shorten(&s.query, 110)
+        );
+    }
+    let mut by_time = statements.clone();
+    by_time.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    println!("\nstatements by total time (database, ms per checkout, statement):");
+    for s in by_time.iter().take(10) {
+        println!(
+            "  {:<8} {:>7.3}  {}",
+            s.database,
+            s.total_ms / placed,
+            shorten(&s.query, 110)
+        );
+    }
+    drop(stack);
+    Ok(())
+}
+
+#[derive(Clone)]
+struct Statement {
+    database: String,
+    calls: f64,
+    total_ms: f64,
+    mean_ms: f64,
+    query: String,
+}
+
+/// Every statement the services' databases ran since the reset, most
+/// called first.
+fn statements(db: &DbServer) -> anyhow::Result<Vec<Statement>> {
+    let rows = db.query(
+        "SELECT d.datname, s.calls, s.total_exec_time, s.mean_exec_time, \
+           regexp_replace(s.query, '\\s+', ' ', 'g') \
+         FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
+         WHERE d.datname IN ('product', 'cart', 'order') ORDER BY s.calls DESC",
+    )?;
+    Ok(rows
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.splitn(5, '|');
+            Some(Statement {
+                database: f.next()?.to_owned(),
+                calls: f.next()?.parse().ok()?,
+                total_ms: f.next()?.parse().ok()?,
+                mean_ms: f.next()?.parse().ok()?,
+                query: f.next()?.to_owned(),
+            })
+        })
+        .collect())
+}
+
+/// Transactions committed so far, per service database.
+fn commits(db: &DbServer) -> anyhow::Result<BTreeMap<String, f64>> {
+    // The statistics are sent at most every half second; a fresh snapshot
+    // is forced so the counts are the ones of this moment.
+    let rows = db.query(
+        "SELECT pg_stat_clear_snapshot(); SELECT datname, xact_commit FROM pg_stat_database \
+         WHERE datname IN ('product', 'cart', 'order')",
+    )?;
+    Ok(rows
+        .lines()
+        .filter_map(|line| {
+            let (name, n) = line.split_once('|')?;
+            Some((name.to_owned(), n.trim().parse().ok()?))
+        })
+        .collect())
+}
+
+fn shorten(s: &str, most: usize) -> String {
+    if s.chars().count() <= most {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(most).collect::<String>())
+    }
+}
