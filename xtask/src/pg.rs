@@ -24,13 +24,9 @@ impl Cluster {
 
     /// Starts a fresh cluster on a free loopback port, tuned for tests
     /// (no fsync: the data is thrown away anyway).
-    pub fn start() -> anyhow::Result<Self> {
-        Self::start_with("")
-    }
-
-    /// Like [`Cluster::start`], with more server options (`-c name=value`
-    /// ...), such as the `pg_stat_statements` library `bench profile` loads.
-    pub fn start_with(extra_options: &str) -> anyhow::Result<Self> {
+    /// `extra_options` are more server options (`-c name=value ...`), such
+    /// as the `pg_stat_statements` library `bench profile` loads.
+    pub fn start(extra_options: &str) -> anyhow::Result<Self> {
         let bin = find_bin_dir()?;
         let dir = std::env::temp_dir().join(format!("shop-pg-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir)?;
@@ -229,7 +225,7 @@ impl DbServer {
     /// A throwaway cluster with more server options, whatever
     /// `DATABASE_URL` says (for what needs a server setting of its own).
     pub fn throwaway(extra_options: &str) -> anyhow::Result<Self> {
-        let cluster = Cluster::start_with(extra_options)?;
+        let cluster = Cluster::start(extra_options)?;
         eprintln!("xtask: throwaway PostgreSQL on 127.0.0.1:{}", cluster.port);
         Self::new(cluster.url("postgres"), Some(cluster))
     }
@@ -279,7 +275,17 @@ impl DbServer {
     pub fn query(&self, sql: &str) -> anyhow::Result<String> {
         let out = Command::new(&self.psql)
             .arg(self.admin_url.as_str())
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-F", "|", "-c", sql])
+            .args([
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-A",
+                "-t",
+                "-F",
+                "|",
+                "-c",
+                sql,
+            ])
             .output_checked("psql")?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }

@@ -1,15 +1,16 @@
-//! The cart-cleanup flags the request path clears, in batches: one UPDATE
-//! for every checkout whose cart was cleaned while the last one ran,
-//! instead of a commit per checkout. A flag left set (the process stopped
-//! before its batch was written) costs only a repeated cleanup by the
-//! recovery worker, which is idempotent: the lines went already, so it
-//! removes nothing and clears the flag.
+//! The cart-cleanup flags the request path clears, in batches (a group
+//! commit): one UPDATE for every checkout whose cart was cleaned while the
+//! last one ran, instead of a commit per checkout. Each request waits for
+//! its batch, so when the 201 is sent the flag is cleared, exactly as with
+//! a statement of its own. A flag left set (the process stopped first)
+//! costs only a repeated cleanup by the recovery worker, which is
+//! idempotent: the lines went already, so it removes nothing.
 
 use std::sync::{Arc, Mutex};
 
 use shop_common::service::Task;
 use sqlx::PgPool;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::db::orders as db;
@@ -17,12 +18,15 @@ use crate::db::orders as db;
 /// Most flags cleared by one statement.
 const BATCH: usize = 512;
 
+/// An order whose cart is clean, and who waits for its flag.
+type Cleared = (Uuid, oneshot::Sender<()>);
+
 /// The queue of orders whose carts are clean, and its writer task.
 #[derive(Clone)]
 pub struct CleanupFlags {
-    tx: mpsc::UnboundedSender<Uuid>,
+    tx: mpsc::UnboundedSender<Cleared>,
     /// Taken once, by [`Self::task`].
-    rx: Arc<Mutex<Option<mpsc::UnboundedReceiver<Uuid>>>>,
+    rx: Arc<Mutex<Option<mpsc::UnboundedReceiver<Cleared>>>>,
 }
 
 impl Default for CleanupFlags {
@@ -36,11 +40,15 @@ impl Default for CleanupFlags {
 }
 
 impl CleanupFlags {
-    /// Queues the flag of `order` to be cleared.
-    pub fn done(&self, order: Uuid) {
-        // Only fails when the task is gone (shutting down): the worker
+    /// Clears the flag of `order` with the next batch; returns when that
+    /// batch is written (or failed: then the worker repeats the cleanup).
+    pub async fn clear(&self, order: Uuid) {
+        let (done, written) = oneshot::channel();
+        // Fails only when the task is gone (shutting down): the worker
         // repeats the cleanup then.
-        let _ = self.tx.send(order);
+        if self.tx.send((order, done)).is_ok() {
+            let _ = written.await;
+        }
     }
 
     /// The writer: waits for a flag, then clears it with every other one
@@ -51,10 +59,13 @@ impl CleanupFlags {
             let Some(mut rx) = rx else { return };
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
-                if let Err(e) = db::done_cart_cleanup(&db, &batch).await {
-                    tracing::warn!(error = %e, orders = batch.len(), "cart cleanup done but not recorded; the worker will repeat it");
+                let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
+                if let Err(e) = db::done_cart_cleanup(&db, &ids).await {
+                    tracing::warn!(error = %e, orders = ids.len(), "cart cleanup done but not recorded; the worker will repeat it");
                 }
-                batch.clear();
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(());
+                }
             }
         })
     }

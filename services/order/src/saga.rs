@@ -42,6 +42,8 @@ impl Answer {
 pub struct Finished {
     pub outcome: Outcome,
     pub answer: Option<Answer>,
+    /// The order's lines left the cart (its cleanup flag may be cleared).
+    pub cart_cleaned: bool,
 }
 
 /// The order a drive works on.
@@ -97,6 +99,9 @@ pub async fn checkout(
     };
     let cart = Event::Cart(reply(cart).map(|c| c.lines));
     let finished = drive(state, Ticket { order, user }, Progress::Recorded, cart).await?;
+    if finished.cart_cleaned {
+        state.cleaned.clear(id).await;
+    }
     count(finished.outcome.label());
     match finished.answer {
         Some(answer) => Ok(answer),
@@ -122,6 +127,11 @@ pub async fn resolve(state: &AppState, order: &db::Claimed) -> Result<Resolution
         user: &order.user_id,
     };
     let finished = drive(state, ticket, Progress::Recorded, Event::Found(lookup)).await?;
+    if finished.cart_cleaned {
+        // At once: the worker is on nobody's path, and a flag it leaves
+        // set would make the next round claim the order again.
+        db::done_cart_cleanup(&state.db, &[order.id]).await?;
+    }
     Ok(match finished.outcome {
         Outcome::Placed => Resolution::Confirmed,
         Outcome::Refused(_) | Outcome::Retry(_) => Resolution::Failed,
@@ -168,12 +178,10 @@ pub async fn drive(
                     Some(refs) => refs,
                     None => db::cart_refs(&state.db, id).await?,
                 };
-                if clean_cart(state, id, ticket.user, refs).await {
-                    state.cleaned.done(id);
-                }
                 return Ok(Finished {
                     outcome: Outcome::Placed,
                     answer: Some(answer),
+                    cart_cleaned: clean_cart(state, id, ticket.user, refs).await,
                 });
             }
             Action::Finish(outcome) => return record(state, id, outcome).await,
@@ -214,7 +222,11 @@ async fn record(state: &AppState, id: Uuid, outcome: Outcome) -> Result<Finished
     if let Outcome::Pending = outcome {
         tracing::warn!(order = %id, "checkout interrupted; the recovery worker will finish it");
     }
-    Ok(Finished { outcome, answer })
+    Ok(Finished {
+        outcome,
+        answer,
+        cart_cleaned: false,
+    })
 }
 
 /// Confirms the order at `lines`' prices and stores the 201; if someone
@@ -316,7 +328,11 @@ async fn lookup(state: &AppState, id: Uuid) -> Lookup {
 /// gone, and the order's cleanup flag may be cleared; on failure the flag
 /// stays for the worker. Idempotent.
 pub async fn clean_cart(state: &AppState, id: Uuid, user: &str, refs: Vec<LineRef>) -> bool {
-    match state.cart.remove_lines(user, &RemoveLines { lines: refs }).await {
+    match state
+        .cart
+        .remove_lines(user, &RemoveLines { lines: refs })
+        .await
+    {
         Ok(_) => true,
         Err(e) => {
             tracing::warn!(error = %e, order = %id, "cart cleanup deferred to the recovery worker");

@@ -53,6 +53,39 @@ async fn a_checkout_sells_the_cart_at_reservation_prices_and_empties_it(db: PgPo
     assert_eq!(page.items.len(), 1);
 }
 
+/// The 201 body is written without reading the order back (one statement
+/// confirms it): it must still be exactly what a read of the order shows,
+/// times to the microsecond and lines in the same order included.
+#[sqlx::test]
+async fn the_stored_answer_is_what_a_read_of_the_order_shows(db: PgPool) {
+    let shop = Shop::start(db, false).await;
+    let (a, b) = (
+        shop.new_product(5, 2500).await,
+        shop.new_product(5, 800).await,
+    );
+    // Added in the opposite order of their ids, so the lines' order is
+    // the answer's own doing.
+    let (first, second) = if a > b { (a, b) } else { (b, a) };
+    shop.cart_of("alice").set_quantity(first, 2).await.unwrap();
+    shop.cart_of("alice").set_quantity(second, 1).await.unwrap();
+    let (status, _, body) = shop
+        .checkout_raw("alice", Some("read-back"), r#"{"note":"gift"}"#)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let placed: shop_api::order::Order = serde_json::from_slice(&body).unwrap();
+    let read = shop.orders_of("alice").get(placed.id).await.unwrap();
+    assert_eq!(placed, read);
+    assert_eq!(placed.lines.len(), 2);
+    let flagged: bool = sqlx::query_scalar("SELECT cart_cleanup_pending FROM orders")
+        .fetch_one(&shop.state.db)
+        .await
+        .unwrap();
+    assert!(
+        !flagged,
+        "the cleanup flag is cleared when the answer is out"
+    );
+}
+
 #[sqlx::test]
 async fn replays_are_byte_identical_and_other_bodies_are_refused(db: PgPool) {
     let shop = Shop::start(db, false).await;
