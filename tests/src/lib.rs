@@ -109,14 +109,23 @@ impl Stack {
         users
     }
 
-    /// A product's available stock, as anyone can read it.
+    /// A product's available stock now, as anyone can read it: from the
+    /// list, which reads the row every time, since `GET /v1/products/{id}`
+    /// may answer from product's read cache with stock up to
+    /// `PRODUCT_CACHE_TTL_MS` old (reservations do not invalidate it).
     pub async fn stock(&self, id: uuid::Uuid) -> i32 {
-        self.products()
-            .get(id)
+        let page = self
+            .products()
+            .list(&shop_api::product::ListProducts {
+                ids: Some(id.to_string()),
+                ..Default::default()
+            })
             .await
-            .expect("read a product")
-            .body
-            .stock
+            .expect("list the product");
+        match page.items.as_slice() {
+            [product] if product.id == id => product.stock,
+            other => panic!("asked for product {id}, got {other:?}"),
+        }
     }
 }
 

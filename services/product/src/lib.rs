@@ -2,10 +2,11 @@
 //! reservations, the one place stock changes.
 //!
 //! [`Product`] is what the platform's service skeleton
-//! (`shop_common::service`) needs to know about it: its settings, state,
-//! routes, migrations and the reservation sweeper. Starting, serving and
+//! (`shop_common::service`) needs to know about it: its settings, state
+//! (the read cache among it), routes, migrations and the reservation sweeper. Starting, serving and
 //! stopping are the platform's, the same for every service.
 
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -37,8 +38,10 @@ impl Service for Product {
     }
 
     fn state(platform: &Platform, settings: Settings) -> anyhow::Result<AppState> {
+        let business = metrics::ProductMetrics::register(platform.metrics.registry());
         Ok(AppState {
-            business: metrics::ProductMetrics::register(platform.metrics.registry()),
+            cache: cache::ProductCache::new(&settings, &business),
+            business,
             db: platform.db.clone(),
             auth: platform.auth.clone(),
             settings,

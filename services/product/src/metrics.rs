@@ -6,7 +6,7 @@ use prometheus::{
     register_int_counter_with_registry,
 };
 
-/// Counters that tell how reservations go.
+/// Counters that tell how reservations and the read cache go.
 #[derive(Clone)]
 pub struct ProductMetrics {
     /// Reservation attempts by outcome: created, replayed, out_of_stock,
@@ -14,6 +14,10 @@ pub struct ProductMetrics {
     pub reservations: IntCounterVec,
     /// Held reservations returned to stock by the sweeper.
     pub expired: IntCounter,
+    /// `GET /v1/products/{id}` lookups in the read cache by result: hit
+    /// (answered from memory) or miss (read from the database). Nothing
+    /// is counted while the cache is off.
+    pub cache_requests: IntCounterVec,
 }
 
 impl ProductMetrics {
@@ -34,9 +38,19 @@ impl ProductMetrics {
             registry
         )
         .expect("metric registered once");
+        let cache_requests = register_int_counter_vec_with_registry!(
+            Opts::new(
+                "product_cache_requests_total",
+                "Product reads by whether the read cache had the product (hit) or the database was read (miss).",
+            ),
+            &["result"],
+            registry
+        )
+        .expect("metric registered once");
         Self {
             reservations,
             expired,
+            cache_requests,
         }
     }
 }
@@ -52,10 +66,16 @@ mod tests {
         let m = ProductMetrics::register(&registry);
         m.reservations.with_label_values(&["created"]).inc();
         m.expired.inc();
+        m.cache_requests.with_label_values(&["hit"]).inc();
+        m.cache_requests.with_label_values(&["miss"]).inc();
         let text = prometheus::TextEncoder::new()
             .encode_to_string(&registry.gather())
             .unwrap();
         let expected = [
+            "# HELP product_cache_requests_total Product reads by whether the read cache had the product (hit) or the database was read (miss).",
+            "# TYPE product_cache_requests_total counter",
+            r#"product_cache_requests_total{result="hit"} 1"#,
+            r#"product_cache_requests_total{result="miss"} 1"#,
             "# HELP product_reservations_expired_total Held reservations whose stock the sweeper returned.",
             "# TYPE product_reservations_expired_total counter",
             "product_reservations_expired_total 1",

@@ -4,6 +4,7 @@ use axum::extract::FromRef;
 use shop_common::auth::Auth;
 use sqlx::PgPool;
 
+use crate::cache::ProductCache;
 use crate::config::Settings;
 use crate::metrics::ProductMetrics;
 
@@ -14,4 +15,7 @@ pub struct AppState {
     pub auth: Auth,
     pub settings: Settings,
     pub business: ProductMetrics,
+    /// The read cache of `GET /v1/products/{id}`; `None` when
+    /// `PRODUCT_CACHE_TTL_MS` is 0.
+    pub cache: Option<ProductCache>,
 }

@@ -135,6 +135,23 @@ mod tests {
         );
     }
 
+    /// A reader of the document learns that a product's stock may come
+    /// from the read cache, how old it may be, and what is authoritative.
+    #[test]
+    fn the_product_read_says_how_old_its_stock_may_be() {
+        let doc = document();
+        let description = doc["paths"]["/v1/products/{id}"]["get"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .replace('\n', " ");
+        for words in [
+            "stock may be up to `PRODUCT_CACHE_TTL_MS` old",
+            "a reservation is the authority",
+        ] {
+            assert!(description.contains(words), "{words:?} in {description:?}");
+        }
+    }
+
     /// Links name operations by id, so ids must be unique.
     #[test]
     fn operation_ids_are_unique() {

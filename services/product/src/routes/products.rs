@@ -1,6 +1,13 @@
 //! `/v1/products`: the public catalog. Reads are public; writes need the
 //! admin role. Nothing is deleted: archiving hides a product from lists.
 //!
+//! `GET /v1/products/{id}` reads through this replica's cache
+//! ([`crate::cache`]), and `PATCH`, the one handler that changes an existing
+//! product, invalidates it. (`POST` needs not: only found products are
+//! cached, and a new id was never found. Reservations change stock without
+//! invalidating, on purpose: see the cache module.) Lists never use the
+//! cache: they are what a caller reads when it needs the stock of now.
+//!
 //! `ETag`, `If-Match` and `If-None-Match` are the `headers` crate's types,
 //! read through `axum_extra`'s `TypedHeader` (see [`Conditional`]). Its
 //! decoders refuse neither conditional header (a value they cannot read is
@@ -21,6 +28,7 @@ use shop_common::auth::Admin;
 use shop_common::json::JsonObject;
 use uuid::Uuid;
 
+use crate::cache::Lookup;
 use crate::db::products::{self as db, PatchOutcome};
 use crate::domain::product::{self, ListQuery, Precondition, ValidNewProduct, ValidPatch};
 use crate::error::{Error, ProductError};
@@ -112,6 +120,12 @@ pub async fn create(
 }
 
 /// Get one product, archived or not. Supports `If-None-Match`.
+///
+/// The answer may come from the read cache of the replica that serves it:
+/// stock may be up to `PRODUCT_CACHE_TTL_MS` old (1 s by default), and so
+/// may a change made through another replica; a reservation is the
+/// authority on stock. A change made through the same replica is seen at
+/// once. The ETag is always the version of the body served.
 #[utoipa::path(
     get, path = "/v1/products/{id}", tag = "products", operation_id = "get_product",
     params(
@@ -137,15 +151,33 @@ pub async fn get(
     Path(id): Path<Uuid>,
     Conditional(if_none_match): Conditional<IfNoneMatch>,
 ) -> Result<Response, Error> {
-    let product = db::get(&state.db, id)
-        .await?
-        .ok_or(Error::NotFound("product"))?;
+    let product = read(&state, id).await?.ok_or(Error::NotFound("product"))?;
+    // The ETag and the body both come from this one `Product`, cached or
+    // not, so a 304 always vouches for the body a 200 would send.
     let fresh = if_none_match.is_some_and(|h| product::not_modified(&h, product.version));
     if fresh {
         let etag = TypedHeader(product::etag(product.version));
         return Ok((StatusCode::NOT_MODIFIED, etag).into_response());
     }
     Ok(with_etag(StatusCode::OK, product))
+}
+
+/// One product through the cache when there is one: a hit answers from
+/// memory, a miss reads the database and keeps what it found (a product
+/// that does not exist is never kept, so it is found once created).
+async fn read(state: &AppState, id: Uuid) -> sqlx::Result<Option<Product>> {
+    let Some(cache) = &state.cache else {
+        return db::get(&state.db, id).await;
+    };
+    let miss = match cache.get(id) {
+        Lookup::Hit(product) => return Ok(Some(product)),
+        Lookup::Miss(miss) => miss,
+    };
+    let found = db::get(&state.db, id).await?;
+    if let Some(product) = &found {
+        cache.insert(miss, product.clone());
+    }
+    Ok(found)
 }
 
 /// Change a product (admin). With `If-Match`, only if unchanged since read.
@@ -180,7 +212,14 @@ pub async fn patch(
 ) -> Result<Response, Error> {
     let patch = ValidPatch::parse(patch)?;
     let precondition = Precondition::parse(if_match);
-    match db::patch(&state.db, id, &patch, &precondition).await? {
+    let outcome = db::patch(&state.db, id, &patch, &precondition).await;
+    // Whatever the outcome: an error may come after the row was written
+    // (the commit's answer lost), and forgetting an unchanged product only
+    // costs one database read.
+    if let Some(cache) = &state.cache {
+        cache.invalidate(id);
+    }
+    match outcome? {
         PatchOutcome::Updated(product) => Ok(with_etag(StatusCode::OK, product)),
         PatchOutcome::NotFound => Err(Error::NotFound("product")),
         PatchOutcome::VersionMismatch => Err(ProductError::PreconditionFailed.into()),

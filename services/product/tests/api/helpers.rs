@@ -111,5 +111,6 @@ pub fn short_ttl() -> Settings {
     Settings {
         reservation_ttl: Duration::from_millis(300),
         sweep_interval: Duration::from_secs(3600),
+        ..Settings::default()
     }
 }

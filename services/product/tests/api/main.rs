@@ -3,6 +3,7 @@
 //! in-process, and real sockets where concurrency or shutdown matter.
 
 mod auth;
+mod cache;
 mod catalog;
 mod concurrency;
 mod errors;
