@@ -97,7 +97,18 @@ async fn the_audit_names_a_product_whose_stock_changed_behind_the_runs_back() {
     let product = run.world.catalog.products[1].clone();
     let admin = shop_api::ProductClient::new(reqwest::Client::new(), env("SHOP_PRODUCT_URL"))
         .with_bearer(dev::token("planted-fault", true, 60));
-    let now = admin.get(product.id).await.unwrap().body.stock;
+    // The stock of now: from the list, which product never caches (a
+    // single-product read may be up to PRODUCT_CACHE_TTL_MS old, and a
+    // read-modify-write on it would plant another number).
+    let now = admin
+        .list(&shop_api::product::ListProducts {
+            ids: Some(product.id.to_string()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .items[0]
+        .stock;
     admin
         .patch(
             product.id,
