@@ -1,10 +1,13 @@
 //! Logs and traces: JSON log lines that carry trace ids, and OpenTelemetry
 //! spans exported by OTLP when the standard `OTEL_*` variables ask for it.
 
+use std::io::BufWriter;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -62,9 +65,12 @@ impl TelemetryConfig {
     }
 }
 
-/// Flushes and stops trace export when dropped (at the end of `main`).
+/// Flushes and stops trace export, then the log writer, when dropped (at
+/// the end of `main`).
 pub struct TelemetryGuard {
     provider: SdkTracerProvider,
+    /// Dropped after the provider's shutdown, which may still log.
+    _log_writer: WorkerGuard,
 }
 
 impl Drop for TelemetryGuard {
@@ -107,6 +113,16 @@ pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<Telemetry
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service.to_owned()));
     let filter = EnvFilter::try_new(&config.log_filter)?;
     let registry = tracing_subscriber::registry().with(filter).with(otel);
+    // Log lines are written by a thread of their own, so a request never
+    // waits for stdout (a slow pipe, a busy terminal): the handler only
+    // queues its line. Not lossy: beyond the queue's bound, loggers wait
+    // rather than lose lines. Buffered: when lines come faster than one at
+    // a time, the thread writes many per system call, and flushes whenever
+    // the queue runs empty, so a line is never held back for long.
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(BufWriter::new(std::io::stdout()));
     match config.log_format {
         LogFormat::Json => registry
             .with(
@@ -114,12 +130,16 @@ pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<Telemetry
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
-                    .with_span_list(false),
+                    .with_span_list(false)
+                    .with_writer(writer),
             )
             .try_init()?,
         LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().pretty())
+            .with(tracing_subscriber::fmt::layer().pretty().with_writer(writer))
             .try_init()?,
     }
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        provider,
+        _log_writer: guard,
+    })
 }
