@@ -2,15 +2,19 @@
 //! machine swing a lot, so each figure is printed beside a baseline
 //! measured in the same run.
 //!
-//! - `bench [--release] [N]`: N sequential checkouts on a local stack,
-//!   latency percentiles (the `checkout_bench` binary of the e2e package).
+//! - `bench`: every figure below, three rounds each, with the medians:
+//!   the README's Performance table comes from it.
+//! - `bench sequential [--release] [N]`: N sequential checkouts on a local
+//!   stack, latency percentiles (the `checkout_bench` binary of the e2e
+//!   package).
 //! - `bench reads`: `GET /v1/products/{id}` with random ids under wrk,
 //!   beside `pgbench -S` on the same PostgreSQL, as a ratio; plus the
 //!   services' idle memory. Needs `wrk` (Debian package `wrk`).
 //! - `bench checkout`: shop-load's checkout scenario (16 closed-loop users
 //!   of add-to-cart + checkout, 15 s) beside `pgbench -N`, as a ratio, with
 //!   the CPU seconds every process spent (the services, PostgreSQL and
-//!   shop-load itself), read from /proc.
+//!   shop-load itself), read from /proc; then the open model at half the
+//!   rate it measured, for the latency of a busy but not saturated stack.
 //! - `bench profile [--seconds=N]`: the statements and commits per
 //!   checkout in each service's database (`pg_stat_statements`); see
 //!   [`crate::profile`].
@@ -25,12 +29,13 @@ use crate::stack::{self, Logs, Profile, Stack};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
-        Some("reads") => return reads(),
-        Some("checkout") => return checkout_load(),
-        Some("profile") => return crate::profile::run(&args[1..]),
-        _ => {}
+        None => all(),
+        Some("reads") => reads(),
+        Some("checkout") => checkout_load(),
+        Some("profile") => crate::profile::run(&args[1..]),
+        Some("sequential") => checkouts(&args[1..]),
+        Some(other) => bail!("unknown bench {other:?} (see cargo xtask help)"),
     }
-    checkouts(args)
 }
 
 fn checkouts(args: &[String]) -> anyhow::Result<()> {
@@ -316,5 +321,138 @@ fn checkout_load() -> anyhow::Result<()> {
         );
     }
     anyhow::ensure!(r["audit"]["ok"] == true, "the audit found a violation");
+
+    // The open model at half the saturation rate just measured: the
+    // latency a user sees when the stack is busy but not overloaded.
+    let rate = (per_s / 2.0).round().max(1.0);
+    let open = dir.join("checkout-open.json");
+    let rate_arg = format!("{rate}");
+    let open_args = [
+        "--scenario",
+        "checkout",
+        "--rate",
+        &rate_arg,
+        "--duration",
+        "15s",
+        "--quiet",
+    ];
+    output(
+        Command::new(&exe)
+            .args(open_args)
+            .arg("--report")
+            .arg(&open)
+            .envs(stack.e2e_env()),
+        "shop-load (open model)",
+    )?;
+    let o: serde_json::Value = serde_json::from_slice(&std::fs::read(&open)?)?;
+    let at = |path: &[&str]| {
+        path.iter()
+            .fold(&o, |v, k| &v[*k])
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "
+shop-load {} (half the rate above)
+  add-to-cart + checkout: p50 {:.2} ms, p99 {:.2} ms, audit {}",
+        open_args.join(" "),
+        at(&["journeys", "checkout", "latency_ms", "p50"]),
+        at(&["journeys", "checkout", "latency_ms", "p99"]),
+        if o["audit"]["ok"] == true {
+            "OK"
+        } else {
+            "VIOLATED"
+        }
+    );
+    anyhow::ensure!(o["audit"]["ok"] == true, "the audit found a violation");
     Ok(())
+}
+
+/// `bench` alone: every figure of the README's Performance table, each
+/// beside its baseline from the same run, the median of `ROUNDS` rounds.
+/// Each round is a whole `bench reads` or `bench checkout` (its own
+/// PostgreSQL and stack), run as a child of this process so that the
+/// cache-off round can set `PRODUCT_CACHE_TTL_MS=0` for its stack alone.
+fn all() -> anyhow::Result<()> {
+    const ROUNDS: usize = 3;
+    let xtask = std::env::current_exe()?;
+    let round = |args: &[&str], env: &[(&str, &str)]| -> anyhow::Result<String> {
+        let out = output(
+            Command::new(&xtask)
+                .args(args)
+                .envs(env.iter().copied())
+                .current_dir(crate::workspace_root()),
+            &format!("xtask {}", args.join(" ")),
+        )?;
+        print!("{out}");
+        Ok(out)
+    };
+    let mut reads_on = Vec::new();
+    let mut reads_off = Vec::new();
+    let mut checkouts = Vec::new();
+    let mut p99_saturated = Vec::new();
+    let mut p99_open = Vec::new();
+    let mut rss = Vec::new();
+    for n in 1..=ROUNDS {
+        println!("
+=== round {n} of {ROUNDS}: reads, cache on");
+        let out = round(&["bench", "reads"], &[])?;
+        reads_on.push(figure(&out, "pgbench -S = ").context("no read ratio")?);
+        rss.push(max_idle_rss(&out));
+        println!("
+=== round {n} of {ROUNDS}: reads, cache off");
+        let out = round(&["bench", "reads"], &[("PRODUCT_CACHE_TTL_MS", "0")])?;
+        reads_off.push(figure(&out, "pgbench -S = ").context("no read ratio")?);
+        println!("
+=== round {n} of {ROUNDS}: checkouts");
+        let out = round(&["bench", "checkout"], &[])?;
+        checkouts.push(figure(&out, "pgbench -N tps = ").context("no checkout ratio")?);
+        let mut p99s = out.match_indices("p99 ").map(|(i, _)| figure(&out[i..], "p99 "));
+        p99_saturated.push(p99s.next().flatten().unwrap_or(f64::NAN));
+        p99_open.push(p99s.last().flatten().unwrap_or(f64::NAN));
+    }
+    println!("
+=== medians of {ROUNDS} rounds (every round's figures are above)");
+    println!(
+        "checkouts/s (16 closed-loop users) / pgbench -N tps     {:.3}",
+        median(&mut checkouts)
+    );
+    println!(
+        "add-to-cart + checkout p99, saturated (16 users)        {:.1} ms",
+        median(&mut p99_saturated)
+    );
+    println!(
+        "add-to-cart + checkout p99, open model at half the rate  {:.1} ms",
+        median(&mut p99_open)
+    );
+    println!(
+        "GET /v1/products/{{id}} / pgbench -S, cache on           {:.2}",
+        median(&mut reads_on)
+    );
+    println!(
+        "GET /v1/products/{{id}} / pgbench -S, cache off          {:.2}",
+        median(&mut reads_off)
+    );
+    println!(
+        "largest idle RSS of a service after start-up           {:.1} MiB",
+        median(&mut rss)
+    );
+    Ok(())
+}
+
+/// The largest "NAME X MiB" line under "idle memory" in `bench reads`.
+fn max_idle_rss(out: &str) -> f64 {
+    out.split("idle memory")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .skip(1)
+        .take_while(|l| l.trim_end().ends_with("MiB"))
+        .filter_map(|l| figure(l, " "))
+        .fold(0.0, f64::max)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }

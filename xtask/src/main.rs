@@ -41,11 +41,14 @@ commands:
   dev                                 run the stack locally with the demo catalog
   load [--release] [ARGS...]          run shop-load (ARGS; `load -- --help` lists them)
                                       against a local stack it starts
-  bench [--release] [N]               N sequential checkouts on a local stack (default
+  bench                               every Performance figure of the README, three
+                                      rounds, medians (release build; needs wrk)
+  bench sequential [--release] [N]    N sequential checkouts on a local stack (default
                                       1000), printing latency percentiles
   bench checkout                      16 closed-loop users of add-to-cart + checkout for
                                       15 s (shop-load) beside pgbench -N, with the CPU
-                                      seconds of every process (release build)
+                                      seconds of every process, then the open model at
+                                      half that rate (release build)
   bench reads                         product reads under wrk beside pgbench -S, and
                                       the services' memory (needs wrk)
   bench profile [--seconds=N]         statements and commits per checkout in each
