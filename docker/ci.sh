@@ -99,7 +99,9 @@ PY
 python3 docker/observability/grafana/dashboards.py --check
 for f in docker/*.sh docker/*/*.sh docker/*/*/*.sh; do bash -n "$f"; done
 docker run --rm -v "$PWD/docker/tools:/tools:ro" --entrypoint perl "$POSTGRES_IMAGE" -c /tools/load-catalog.pl
-docker run --rm -v "$PWD/docker/gateway/nginx.conf:/etc/nginx/nginx.conf:ro" "$GATEWAY_IMAGE" nginx -t -q
+docker run --rm -v "$PWD/docker/gateway/nginx.conf:/etc/nginx/nginx.conf:ro" \
+  -v "$PWD/docker/gateway/gateway.sh:/etc/nginx/gateway.sh:ro" \
+  --entrypoint /bin/sh "$GATEWAY_IMAGE" /etc/nginx/gateway.sh --check
 echo "gateway config: ok"
 
 # From here on the stack may exist: always take it down.
@@ -227,10 +229,9 @@ expect 201
 step "scale product to 2"
 "${compose[@]}" up -d --no-recreate --scale product=2 product
 wait_healthy
-# The gateway caches Docker's DNS answer for 5 s (resolver valid=5s) and
-# sends every request of that window to the answer's first address, so a
-# quick burst can meet one replica only: keep asking across several windows
-# until both have answered (Docker's DNS shuffles the addresses).
+# The gateway re-reads Docker's DNS every few seconds (gateway.sh) and
+# reloads with the new replica; then it balances round robin over both:
+# keep asking until both have answered (bounded).
 deadline=$((SECONDS + 60))
 while :; do
   for _ in $(seq 10); do curl -sS -o /dev/null "$gateway/v1/products?limit=1"; sleep 0.2; done

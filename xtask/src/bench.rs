@@ -8,8 +8,10 @@
 //!   stack, latency percentiles (the `checkout_bench` binary of the e2e
 //!   package).
 //! - `bench reads`: `GET /v1/products/{id}` with random ids under wrk,
-//!   beside `pgbench -S` on the same PostgreSQL, as a ratio; plus the
-//!   services' idle memory. Needs `wrk` (Debian package `wrk`).
+//!   beside `pgbench -S` on the same PostgreSQL, as a ratio; the same
+//!   reads through the Compose gateway's nginx.conf run by the host's nginx
+//!   (when installed), as a ratio to direct; plus the services' idle
+//!   memory. Needs `wrk` (Debian package `wrk`).
 //! - `bench checkout`: shop-load's checkout scenario (16 closed-loop users
 //!   of add-to-cart + checkout, 15 s) beside `pgbench -N`, as a ratio, with
 //!   the CPU seconds every process spent (the services, PostgreSQL and
@@ -157,6 +159,28 @@ fn reads() -> anyhow::Result<()> {
     println!("\n{pgbench_cmd}\n  {tps:.0} tps");
     println!("{wrk_cmd}\n  {rps:.0} requests/s, non-2xx: {non_2xx}\n  {latency}");
     println!("\nGET /v1/products/{{id}} / pgbench -S = {:.2}", rps / tps);
+
+    // The same reads through the Compose gateway's nginx.conf, beside the
+    // direct figure just taken.
+    match crate::gateway::LocalGateway::start(&stack)? {
+        None => println!("\n(no nginx installed: the read through the gateway is not measured)"),
+        Some(gateway) => {
+            let through = output(
+                Command::new("wrk")
+                    .args(["-t1", "-c64", "-d10s", "-s"])
+                    .arg(&script)
+                    .arg(gateway.url()),
+                "wrk through the gateway",
+            )?;
+            let g_rps =
+                figure(&through, "Requests/sec:").context("wrk printed no Requests/sec")?;
+            let g_bad = figure(&through, "Non-2xx or 3xx responses:").unwrap_or(0.0);
+            println!(
+                "\nwrk -t1 -c64 -d10s through docker/gateway/nginx.conf (the host's nginx)\n  {g_rps:.0} requests/s, non-2xx: {g_bad}"
+            );
+            println!("\nthrough the gateway / direct = {:.2}", g_rps / rps);
+        }
+    }
     println!("after load:");
     for (name, kib) in stack.rss_kib() {
         println!("  {name:<8} {:.1} MiB", kib as f64 / 1024.0);
@@ -393,11 +417,13 @@ fn all() -> anyhow::Result<()> {
     let mut p99_saturated = Vec::new();
     let mut p99_open = Vec::new();
     let mut rss = Vec::new();
+    let mut gateway = Vec::new();
     for n in 1..=ROUNDS {
         println!("
 === round {n} of {ROUNDS}: reads, cache on");
         let out = round(&["bench", "reads"], &[])?;
         reads_on.push(figure(&out, "pgbench -S = ").context("no read ratio")?);
+        gateway.push(figure(&out, "gateway / direct = ").unwrap_or(f64::NAN));
         rss.push(max_idle_rss(&out));
         println!("
 === round {n} of {ROUNDS}: reads, cache off");
@@ -432,6 +458,10 @@ fn all() -> anyhow::Result<()> {
     println!(
         "GET /v1/products/{{id}} / pgbench -S, cache off          {:.2}",
         median(&mut reads_off)
+    );
+    println!(
+        "GET /v1/products/{{id}} through the gateway / direct      {:.2}",
+        median(&mut gateway)
     );
     println!(
         "largest idle RSS of a service after start-up           {:.1} MiB",

@@ -22,6 +22,7 @@
 
 mod bench;
 mod dev;
+mod gateway;
 mod load;
 mod pg;
 mod profile;
@@ -49,8 +50,9 @@ commands:
                                       15 s (shop-load) beside pgbench -N, with the CPU
                                       seconds of every process, then the open model at
                                       half that rate (release build)
-  bench reads                         product reads under wrk beside pgbench -S, and
-                                      the services' memory (needs wrk)
+  bench reads                         product reads under wrk beside pgbench -S, the
+                                      same through the gateway's nginx.conf (with the
+                                      host's nginx), and the services' memory (needs wrk)
   bench profile [--seconds=N]         statements and commits per checkout in each
                                       service's database (pg_stat_statements)
   schemathesis [--install] [--max-examples N] [--only RUN] [-- ARGS]
