@@ -172,8 +172,7 @@ fn reads() -> anyhow::Result<()> {
                     .arg(gateway.url()),
                 "wrk through the gateway",
             )?;
-            let g_rps =
-                figure(&through, "Requests/sec:").context("wrk printed no Requests/sec")?;
+            let g_rps = figure(&through, "Requests/sec:").context("wrk printed no Requests/sec")?;
             let g_bad = figure(&through, "Non-2xx or 3xx responses:").unwrap_or(0.0);
             println!(
                 "\nwrk -t1 -c64 -d10s through docker/gateway/nginx.conf (the host's nginx)\n  {g_rps:.0} requests/s, non-2xx: {g_bad}"
@@ -419,26 +418,24 @@ fn all() -> anyhow::Result<()> {
     let mut rss = Vec::new();
     let mut gateway = Vec::new();
     for n in 1..=ROUNDS {
-        println!("
-=== round {n} of {ROUNDS}: reads, cache on");
+        println!("\n=== round {n} of {ROUNDS}: reads, cache on");
         let out = round(&["bench", "reads"], &[])?;
         reads_on.push(figure(&out, "pgbench -S = ").context("no read ratio")?);
         gateway.push(figure(&out, "gateway / direct = ").unwrap_or(f64::NAN));
         rss.push(max_idle_rss(&out));
-        println!("
-=== round {n} of {ROUNDS}: reads, cache off");
+        println!("\n=== round {n} of {ROUNDS}: reads, cache off");
         let out = round(&["bench", "reads"], &[("PRODUCT_CACHE_TTL_MS", "0")])?;
         reads_off.push(figure(&out, "pgbench -S = ").context("no read ratio")?);
-        println!("
-=== round {n} of {ROUNDS}: checkouts");
+        println!("\n=== round {n} of {ROUNDS}: checkouts");
         let out = round(&["bench", "checkout"], &[])?;
         checkouts.push(figure(&out, "pgbench -N tps = ").context("no checkout ratio")?);
-        let mut p99s = out.match_indices("p99 ").map(|(i, _)| figure(&out[i..], "p99 "));
+        let mut p99s = out
+            .match_indices("p99 ")
+            .map(|(i, _)| figure(&out[i..], "p99 "));
         p99_saturated.push(p99s.next().flatten().unwrap_or(f64::NAN));
         p99_open.push(p99s.last().flatten().unwrap_or(f64::NAN));
     }
-    println!("
-=== medians of {ROUNDS} rounds (every round's figures are above)");
+    println!("\n=== medians of {ROUNDS} rounds (every round's figures are above)");
     println!(
         "checkouts/s (16 closed-loop users) / pgbench -N tps     {:.3}",
         median(&mut checkouts)

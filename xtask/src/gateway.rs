@@ -58,7 +58,9 @@ impl LocalGateway {
         let mut local = conf.clone();
         for (from, to) in &swaps {
             if !local.contains(from) {
-                bail!("docker/gateway/nginx.conf no longer has {from:?}; update xtask/src/gateway.rs");
+                bail!(
+                    "docker/gateway/nginx.conf no longer has {from:?}; update xtask/src/gateway.rs"
+                );
             }
             local = local.replace(from, to);
         }
@@ -87,7 +89,10 @@ impl LocalGateway {
         let since = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", health)).is_err() {
             if since.elapsed() > Duration::from_secs(10) {
-                bail!("nginx did not start; see {}", dir.join("error.log").display());
+                bail!(
+                    "nginx did not start; see {}",
+                    dir.join("error.log").display()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -135,7 +135,11 @@ pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<Telemetry
             )
             .try_init()?,
         LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().pretty().with_writer(writer))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .pretty()
+                    .with_writer(writer),
+            )
             .try_init()?,
     }
     Ok(TelemetryGuard {
