@@ -19,7 +19,11 @@ pub struct LocalGateway {
 
 impl Drop for LocalGateway {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM, not SIGKILL: nginx's master stops its workers only when
+        // it is asked (a killed master leaves them running).
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
