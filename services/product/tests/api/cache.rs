@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use axum::http::{Method, StatusCode, header};
 use product::Settings;
 use serde_json::json;
-use shop_common::config::Env;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -241,27 +240,6 @@ async fn hits_and_misses_are_counted(db: PgPool) {
     app.get(&path).await;
     app.get(&path).await;
     assert_eq!(count(app.metrics().await), (3, 4));
-}
-
-/// The platform's required variables, valid, plus `extra`.
-fn env_with(extra: &[(&str, &str)]) -> Env {
-    let base = [
-        ("DATABASE_URL", "postgres://product:secret@db:5432/product"),
-        (
-            "AUTH_JWT_PUBLIC_KEY",
-            shop_api::auth::dev::DEV_PUBLIC_KEY_PEM,
-        ),
-        ("AUTH_ISSUER", "shop-dev"),
-        ("AUTH_AUDIENCE", "shop"),
-        ("INTERNAL_TOKEN", "0123456789abcdef0123456789abcdef"),
-        ("DEVELOPMENT_MODE", "true"),
-    ];
-    Env::from_map(
-        base.iter()
-            .chain(extra)
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
 }
 
 fn settings_from(extra: &[(&str, &str)]) -> Result<Settings, String> {

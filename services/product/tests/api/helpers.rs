@@ -114,3 +114,24 @@ pub fn short_ttl() -> Settings {
         ..Settings::default()
     }
 }
+
+/// The platform's required variables, valid, plus `extra`.
+pub fn env_with(extra: &[(&str, &str)]) -> shop_common::config::Env {
+    let base = [
+        ("DATABASE_URL", "postgres://product:secret@db:5432/product"),
+        (
+            "AUTH_JWT_PUBLIC_KEY",
+            shop_api::auth::dev::DEV_PUBLIC_KEY_PEM,
+        ),
+        ("AUTH_ISSUER", "shop-dev"),
+        ("AUTH_AUDIENCE", "shop"),
+        ("INTERNAL_TOKEN", "0123456789abcdef0123456789abcdef"),
+        ("DEVELOPMENT_MODE", "true"),
+    ];
+    shop_common::config::Env::from_map(
+        base.iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}

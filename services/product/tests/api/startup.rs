@@ -4,6 +4,8 @@ use std::process::Command;
 
 use shop_common::config::Env;
 
+use crate::helpers::env_with;
+
 #[test]
 fn the_binary_refuses_to_start_without_database_and_auth_configuration() {
     let out = Command::new(env!("CARGO_BIN_EXE_product"))
@@ -62,22 +64,7 @@ fn bad_values_are_named_with_what_is_wrong() {
 
 #[test]
 fn a_complete_configuration_is_accepted() {
-    let vars = [
-        ("DATABASE_URL", "postgres://product:secret@db:5432/product"),
-        (
-            "AUTH_JWT_PUBLIC_KEY",
-            shop_api::auth::dev::DEV_PUBLIC_KEY_PEM,
-        ),
-        ("AUTH_ISSUER", "shop-dev"),
-        ("AUTH_AUDIENCE", "shop"),
-        ("INTERNAL_TOKEN", "0123456789abcdef0123456789abcdef"),
-        ("DEVELOPMENT_MODE", "true"),
-    ];
-    let mut env = Env::from_map(
-        vars.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    );
+    let mut env = env_with(&[]);
     let config = product::Config::from_env(&mut env);
     let config = env.finish(config).expect("valid");
     assert_eq!(config.http.addr.port(), 8080);
