@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::pg::free_port;
 use crate::stack::Stack;
 
 /// A running nginx; stopped on drop.
@@ -106,10 +107,4 @@ impl LocalGateway {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }

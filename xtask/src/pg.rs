@@ -163,7 +163,9 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A loopback port free right now (someone may take it before it is
+/// bound: callers that can, bind port 0 instead).
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

@@ -636,6 +636,7 @@ mod tests {
         let auth = Auth::new(&config()).unwrap();
         let good = sign(claims(serde_json::json!({})), None);
         assert_eq!(auth.verify(&good).unwrap().sub, "alice");
+        assert!(auth.inner.verified.contains_key(&good), "remembered");
         assert_eq!(auth.verify(&good).unwrap().sub, "alice", "from the cache");
         // The same header and claims with another signature: a cache keyed
         // by anything less than the whole token would let it through.
@@ -643,7 +644,12 @@ mod tests {
         // (The first character: the last one carries padding bits.)
         let first = if signature.starts_with('A') { 'B' } else { 'A' };
         let forged = format!("{first}{}", &signature[1..]);
-        assert!(auth.verify(&format!("{signed}.{forged}")).is_err());
+        let forged = format!("{signed}.{forged}");
+        assert!(auth.verify(&forged).is_err());
+        assert!(
+            !auth.inner.verified.contains_key(&forged),
+            "a refusal is not kept"
+        );
         // A refusal is never remembered as a success, nor the reverse.
         let other = sign(claims(serde_json::json!({"sub": "bob"})), None);
         assert_eq!(auth.verify(&other).unwrap().sub, "bob");
@@ -663,5 +669,15 @@ mod tests {
         assert_eq!(seconds_left(&at(now - 5)), Duration::ZERO, "expired");
         let left = seconds_left(&at(now + 600));
         assert!(left <= Duration::from_secs(600) && left >= Duration::from_secs(590));
+        // A token just past `exp` still passes the full check (30 s of
+        // leeway), but is not remembered: each use pays the full check,
+        // which refuses it once the leeway is over too.
+        let auth = Auth::new(&config()).unwrap();
+        let late = sign(claims(serde_json::json!({"exp": now - 5})), None);
+        assert!(auth.verify(&late).is_ok(), "within the leeway");
+        assert!(!auth.inner.verified.contains_key(&late), "not remembered");
+        let fresh = sign(claims(serde_json::json!({})), None);
+        auth.verify(&fresh).unwrap();
+        assert!(auth.inner.verified.contains_key(&fresh));
     }
 }

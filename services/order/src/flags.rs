@@ -6,6 +6,7 @@
 //! costs only a repeated cleanup by the recovery worker, which is
 //! idempotent: the lines went already, so it removes nothing.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use shop_common::service::Task;
@@ -24,37 +25,48 @@ type Cleared = (Uuid, oneshot::Sender<()>);
 /// The queue of orders whose carts are clean, and its writer task.
 #[derive(Clone)]
 pub struct CleanupFlags {
+    db: PgPool,
     tx: mpsc::UnboundedSender<Cleared>,
     /// Taken once, by [`Self::task`].
     rx: Arc<Mutex<Option<mpsc::UnboundedReceiver<Cleared>>>>,
-}
-
-impl Default for CleanupFlags {
-    fn default() -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        Self {
-            tx,
-            rx: Arc::new(Mutex::new(Some(rx))),
-        }
-    }
+    /// Whether [`Self::task`] was started: until it is, nobody reads the
+    /// queue, and [`Self::clear`] writes the flag itself.
+    writer: Arc<AtomicBool>,
 }
 
 impl CleanupFlags {
+    pub fn new(db: PgPool) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Self {
+            db,
+            tx,
+            rx: Arc::new(Mutex::new(Some(rx))),
+            writer: Arc::default(),
+        }
+    }
+
     /// Clears the flag of `order` with the next batch; returns when that
     /// batch is written (or failed: then the worker repeats the cleanup).
     pub async fn clear(&self, order: Uuid) {
         let (done, written) = oneshot::channel();
-        // Fails only when the task is gone (shutting down): the worker
-        // repeats the cleanup then.
-        if self.tx.send((order, done)).is_ok() {
+        if self.writer.load(Ordering::Acquire) && self.tx.send((order, done)).is_ok() {
+            // An error means the writer stopped with the batch unwritten
+            // (shutting down): the worker repeats the cleanup then.
             let _ = written.await;
+            return;
+        }
+        // No writer (not started, or stopped): one statement of its own.
+        if let Err(e) = db::done_cart_cleanup(&self.db, &[order]).await {
+            tracing::warn!(error = %e, %order, "cart cleanup done but not recorded; the worker will repeat it");
         }
     }
 
     /// The writer: waits for a flag, then clears it with every other one
     /// queued meanwhile, in one statement.
-    pub fn task(&self, db: PgPool) -> Task {
+    pub fn task(&self) -> Task {
         let rx = self.rx.lock().expect("not poisoned").take();
+        let db = self.db.clone();
+        self.writer.store(rx.is_some(), Ordering::Release);
         Box::pin(async move {
             let Some(mut rx) = rx else { return };
             let mut batch = Vec::with_capacity(BATCH);

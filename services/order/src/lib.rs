@@ -51,7 +51,7 @@ impl Service for Order {
             business: metrics::OrderMetrics::register(platform.metrics.registry()),
             db: platform.db.clone(),
             auth: platform.auth.clone(),
-            cleaned: flags::CleanupFlags::default(),
+            cleaned: flags::CleanupFlags::new(platform.db.clone()),
             settings,
         })
     }
@@ -63,9 +63,6 @@ impl Service for Order {
     fn tasks(state: &AppState) -> Vec<Task> {
         // Every recovery step is idempotent, so stopping mid-way is safe:
         // the next worker (after a restart, or another replica) repeats it.
-        vec![
-            recovery::task(state.clone()),
-            state.cleaned.task(state.db.clone()),
-        ]
+        vec![recovery::task(state.clone()), state.cleaned.task()]
     }
 }

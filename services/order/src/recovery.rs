@@ -87,21 +87,22 @@ pub async fn round(state: &AppState) -> anyhow::Result<usize> {
 
 /// Resolves one claimed order and retries its follow-ups.
 async fn work_on(state: &AppState, order: &db::Claimed) -> anyhow::Result<()> {
+    let mut confirmed = false;
     if order.status == shop_api::order::OrderStatus::Pending {
-        let label = match saga::resolve(state, order).await? {
+        let resolution = saga::resolve(state, order).await?;
+        let label = match resolution {
             Resolution::Confirmed => "confirmed",
             Resolution::Failed => "failed",
             Resolution::Deferred => return Ok(()),
         };
         tracing::info!(order = %order.id, result = label, "recovered an interrupted checkout");
         state.business.recovered.with_label_values(&[label]).inc();
+        confirmed = resolution == Resolution::Confirmed;
     }
-    if order.cart_cleanup_pending {
-        let refs = db::cart_refs(&state.db, order.id).await?;
-        if saga::clean_cart(state, order.id, &order.user_id, refs).await {
-            // At once, not batched: the worker is not on anyone's path.
-            db::done_cart_cleanup(&state.db, &[order.id]).await?;
-        }
+    // An order confirmed just now has its cleanup flag set, like one whose
+    // cleanup failed earlier.
+    if order.cart_cleanup_pending || confirmed {
+        saga::clean_cart_now(state, order.id, &order.user_id).await?;
     }
     if order.stock_release_pending {
         saga::release_stock(state, order.id).await;

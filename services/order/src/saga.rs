@@ -43,6 +43,8 @@ pub struct Finished {
     pub outcome: Outcome,
     pub answer: Option<Answer>,
     /// The order's lines left the cart (its cleanup flag may be cleared).
+    /// Only a drive that read the cart cleans it; the recovery worker
+    /// cleans after a drive of its own ([`clean_cart_now`]).
     pub cart_cleaned: bool,
 }
 
@@ -127,11 +129,6 @@ pub async fn resolve(state: &AppState, order: &db::Claimed) -> Result<Resolution
         user: &order.user_id,
     };
     let finished = drive(state, ticket, Progress::Recorded, Event::Found(lookup)).await?;
-    if finished.cart_cleaned {
-        // At once: the worker is on nobody's path, and a flag it leaves
-        // set would make the next round claim the order again.
-        db::done_cart_cleanup(&state.db, &[order.id]).await?;
-    }
     Ok(match finished.outcome {
         Outcome::Placed => Resolution::Confirmed,
         Outcome::Refused(_) | Outcome::Retry(_) => Resolution::Failed,
@@ -174,14 +171,17 @@ pub async fn drive(
                 maybe_crash(state.settings.fault_point, FaultPoint::AfterCommit);
                 let answer = confirm(state, ticket.order, &lines, total.as_ref()).await?;
                 maybe_crash(state.settings.fault_point, FaultPoint::AfterConfirm);
-                let refs = match saved {
-                    Some(refs) => refs,
-                    None => db::cart_refs(&state.db, id).await?,
+                // A drive that read the cart cleans it now; the worker's
+                // drive (no lines in hand) leaves it to the worker, which
+                // cleans every confirmed order's cart the same way.
+                let cart_cleaned = match saved {
+                    Some(refs) => clean_cart(state, id, ticket.user, refs).await,
+                    None => false,
                 };
                 return Ok(Finished {
                     outcome: Outcome::Placed,
                     answer: Some(answer),
-                    cart_cleaned: clean_cart(state, id, ticket.user, refs).await,
+                    cart_cleaned,
                 });
             }
             Action::Finish(outcome) => return record(state, id, outcome).await,
@@ -324,10 +324,22 @@ async fn lookup(state: &AppState, id: Uuid) -> Lookup {
     }
 }
 
+/// The recovery worker's cart cleanup: the order's saved lines out of the
+/// cart, then its flag cleared at once (not batched: the worker is on
+/// nobody's path, and a flag left set would make it claim the order
+/// again). Idempotent.
+pub async fn clean_cart_now(state: &AppState, id: Uuid, user: &str) -> Result<(), Error> {
+    let refs = db::cart_refs(&state.db, id).await?;
+    if clean_cart(state, id, user, refs).await {
+        db::done_cart_cleanup(&state.db, &[id]).await?;
+    }
+    Ok(())
+}
+
 /// Removes the order's lines (`refs`) from the cart. True when they are
 /// gone, and the order's cleanup flag may be cleared; on failure the flag
 /// stays for the worker. Idempotent.
-pub async fn clean_cart(state: &AppState, id: Uuid, user: &str, refs: Vec<LineRef>) -> bool {
+async fn clean_cart(state: &AppState, id: Uuid, user: &str, refs: Vec<LineRef>) -> bool {
     match state
         .cart
         .remove_lines(user, &RemoveLines { lines: refs })

@@ -3,8 +3,9 @@
 //!
 //! [`Product`] is what the platform's service skeleton
 //! (`shop_common::service`) needs to know about it: its settings, state
-//! (the read cache among it), routes, migrations and the reservation sweeper. Starting, serving and
-//! stopping are the platform's, the same for every service.
+//! (the read cache among it), routes, migrations and the reservation
+//! sweeper. Starting, serving and stopping are the platform's, the same for
+//! every service.
 
 pub mod cache;
 pub mod config;

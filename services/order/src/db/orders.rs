@@ -347,7 +347,7 @@ pub async fn cancel(db: &PgPool, user: &str, order: Uuid) -> sqlx::Result<Cancel
 }
 
 /// Clears the cart-cleanup flag of these orders once their carts are
-/// clean (one statement for a batch of them; see `saga::Cleaned`).
+/// clean (one statement for a batch of them; see `crate::flags`).
 pub async fn done_cart_cleanup(db: &PgPool, orders: &[Uuid]) -> sqlx::Result<()> {
     sqlx::query("UPDATE orders SET cart_cleanup_pending = false WHERE id = ANY($1)")
         .bind(orders)

@@ -253,11 +253,10 @@ pub async fn commit(db: &PgPool, id: Uuid) -> sqlx::Result<TransitionOutcome> {
     let Some(head) = lock_head(&mut tx, id, false).await? else {
         return Ok(TransitionOutcome::NotFound);
     };
-    let r = get(&mut tx, id).await?.expect("locked");
     let outcome = match head.status {
         ReservationStatus::Held if head.expires_at > Utc::now() => {
-            // Held and fresh now, though not a moment ago: a concurrent
-            // transaction had it. Commit as the fast path would have.
+            // Held and fresh now, though the fast path found it otherwise:
+            // its reserve committed in between. Commit it as that would have.
             sqlx::query(
                 "UPDATE reservations SET status = 'committed', updated_at = now() WHERE id = $1",
             )
@@ -266,13 +265,21 @@ pub async fn commit(db: &PgPool, id: Uuid) -> sqlx::Result<TransitionOutcome> {
             .await?;
             TransitionOutcome::Done(get(&mut tx, id).await?.expect("locked"))
         }
-        ReservationStatus::Held => TransitionOutcome::Conflict(
-            r,
-            "the reservation has expired; its stock is being returned",
-        ),
-        ReservationStatus::Committed => TransitionOutcome::Done(r),
-        ReservationStatus::Released | ReservationStatus::Expired => {
-            TransitionOutcome::Conflict(r, "the reservation was released; its stock is gone back")
+        status => {
+            let r = get(&mut tx, id).await?.expect("locked");
+            match status {
+                ReservationStatus::Committed => TransitionOutcome::Done(r),
+                ReservationStatus::Held => TransitionOutcome::Conflict(
+                    r,
+                    "the reservation has expired; its stock is being returned",
+                ),
+                ReservationStatus::Released | ReservationStatus::Expired => {
+                    TransitionOutcome::Conflict(
+                        r,
+                        "the reservation was released; its stock is gone back",
+                    )
+                }
+            }
         }
     };
     tx.commit().await?;
