@@ -8,7 +8,7 @@
 //! response into the same problem+json shape and stamps the request id on
 //! all of them. One mechanism, so no error path can forget it.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -150,10 +150,15 @@ pub fn render(problem: Problem) -> Response {
 /// Longest framework error text copied into `detail`.
 const MAX_DETAIL: usize = 512;
 
-/// Middleware: every 4xx and 5xx leaves as problem+json carrying the request
-/// id and path. Framework errors get the registered type for their status;
-/// their text becomes the detail on 4xx only, so 5xx never leak internals.
-pub async fn normalize(req: Request, next: Next) -> Response {
+/// How a problem becomes a response: [`render`] (problem+json) for the APIs;
+/// the storefront renders the same problem as an HTML page.
+pub type Renderer = fn(Problem) -> Response;
+
+/// Middleware: every 4xx and 5xx leaves as a problem, rendered by `render`
+/// (problem+json for the APIs), carrying the request id and path. Framework
+/// errors get the registered type for their status; their text becomes the
+/// detail on 4xx only, so 5xx never leak internals.
+pub async fn normalize(State(render): State<Renderer>, req: Request, next: Next) -> Response {
     let request_id = req
         .headers()
         .get(REQUEST_ID_HEADER)

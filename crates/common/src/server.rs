@@ -139,6 +139,17 @@ impl HttpConfig {
 /// It is applied with `Router::layer`, which wraps every route (and the
 /// fallback) after routing, so spans and metrics see the route template.
 pub fn stack(router: Router, config: &HttpConfig, metrics: &Metrics) -> Router {
+    stack_with(router, config, metrics, error::render)
+}
+
+/// [`stack`] with errors rendered by `render` instead of as problem+json
+/// (the storefront's HTML error pages).
+pub fn stack_with(
+    router: Router,
+    config: &HttpConfig,
+    metrics: &Metrics,
+    render: error::Renderer,
+) -> Router {
     let request_id_header = HeaderName::from_static(REQUEST_ID_HEADER);
     let middleware = ServiceBuilder::new()
         .layer(axum::middleware::from_fn(request_id::drop_unsafe))
@@ -153,7 +164,10 @@ pub fn stack(router: Router, config: &HttpConfig, metrics: &Metrics) -> Router {
                 .make_span_with(make_span)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .layer(axum::middleware::from_fn(error::normalize))
+        .layer(axum::middleware::from_fn_with_state(
+            render,
+            error::normalize,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             metrics.clone(),
             metrics::track,

@@ -69,6 +69,13 @@ pub trait Service: Sized + 'static {
     /// the shared error responses and `/openapi.json`).
     fn routes() -> OpenApiRouter<Self::State>;
 
+    /// How an error (a handler's, or the framework's: 404, 405, a timeout,
+    /// a panic) is shown: problem+json by default; the storefront shows a
+    /// page.
+    fn render_problem(problem: crate::error::Problem) -> axum::response::Response {
+        crate::error::render(problem)
+    }
+
     /// Background tasks to run beside the server; none by default.
     fn tasks(state: &Self::State) -> Vec<Task> {
         let _ = state;
@@ -180,7 +187,7 @@ pub fn app<S: Service>(state: S::State, http: &HttpConfig, metrics: &Metrics) ->
             get(move || async move { axum::Json(api.as_ref().clone()) }),
         )
         .with_state(state);
-    server::stack(router, http, metrics)
+    server::stack_with(router, http, metrics, S::render_problem)
 }
 
 /// The two bound listeners a service runs on.

@@ -147,3 +147,16 @@ pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<Telemetry
         _log_writer: guard,
     })
 }
+
+/// The trace id of the current span (the request's, inside a handler), as
+/// 32 hex digits; `None` outside a trace.
+pub fn current_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let id = tracing::Span::current()
+        .context()
+        .span()
+        .span_context()
+        .trace_id();
+    (id != opentelemetry::trace::TraceId::INVALID).then(|| id.to_string())
+}

@@ -1,0 +1,3 @@
+//! The storefront's queries: its own database holds only sessions.
+
+pub mod sessions;
