@@ -150,6 +150,12 @@ pub fn render(problem: Problem) -> Response {
 /// Longest framework error text copied into `detail`.
 const MAX_DETAIL: usize = 512;
 
+/// A response extension: this error response is a page its service made
+/// whole (a form shown again with what was wrong, say); [`normalize`]
+/// passes it as it is. Only the storefront sets it.
+#[derive(Debug, Clone, Copy)]
+pub struct Rendered;
+
 /// How a problem becomes a response: [`render`] (problem+json) for the APIs;
 /// the storefront renders the same problem as an HTML page.
 pub type Renderer = fn(Problem) -> Response;
@@ -167,7 +173,9 @@ pub async fn normalize(State(render): State<Renderer>, req: Request, next: Next)
     let path = req.uri().path().to_owned();
     let resp = next.run(req).await;
     let status = resp.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || resp.extensions().get::<Rendered>().is_some()
+    {
         return resp;
     }
     let is_problem_json = resp

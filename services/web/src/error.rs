@@ -13,7 +13,7 @@ use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use shop_api::ClientError;
-use shop_common::error::{ApiError, HandlerError, Problem, ProblemType};
+use shop_common::error::{ApiError, HandlerError, Problem, ProblemType, Rendered};
 
 use crate::pages::{Chrome, ErrorPage};
 
@@ -129,6 +129,9 @@ pub fn secure_headers(headers: &mut axum::http::HeaderMap) {
 /// person's cart and orders), with the security headers.
 pub fn html(status: StatusCode, body: String) -> Response {
     let mut resp = (status, Html(body)).into_response();
+    // A page is whole as it is: the platform must not turn a 422 form
+    // page into a problem.
+    resp.extensions_mut().insert(Rendered);
     let headers = resp.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     secure_headers(headers);

@@ -321,21 +321,43 @@ impl Resp {
     }
 }
 
-/// With `TEST_LOG` set, the services' logs go to the test's output (the
-/// value is a log filter; `1` or `true` means `info`). Once per process.
+/// Once per process: tracing as production has it (trace ids on every
+/// request, nothing exported) and, with `TEST_LOG` set, the services' logs
+/// in the test's output (the value is a log filter; `1` or `true` means
+/// `info`).
 fn init_test_log() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let Ok(filter) = std::env::var("TEST_LOG") else {
-            return;
-        };
-        let filter = match filter.as_str() {
-            "" | "1" | "true" => "info".to_owned(),
-            other => other.to_owned(),
-        };
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_test_writer()
+    use opentelemetry::trace::TracerProvider;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    static PROVIDER: OnceLock<Option<opentelemetry_sdk::trace::SdkTracerProvider>> =
+        OnceLock::new();
+    PROVIDER.get_or_init(|| {
+        // As in production (`telemetry::init`): W3C trace context and a
+        // tracer that records nothing, so requests get trace ids (taken
+        // from `traceparent` when a caller sends one) and pass them on.
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let provider =
+            crate::telemetry::provider("test", &crate::telemetry::TelemetryConfig::default())
+                .ok()?;
+        let otel = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("test"))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+        let log = std::env::var("TEST_LOG").ok().map(|filter| {
+            let filter = match filter.as_str() {
+                "" | "1" | "true" => "info".to_owned(),
+                other => other.to_owned(),
+            };
+            tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_filter(tracing_subscriber::EnvFilter::new(filter))
+        });
+        let _ = tracing_subscriber::registry()
+            .with(otel)
+            .with(log)
             .try_init();
+        Some(provider)
     });
 }
