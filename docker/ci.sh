@@ -59,7 +59,7 @@ dockerfiles=(docker/*/Dockerfile)
 hadolint "${dockerfiles[@]}"
 echo "hadolint: ${dockerfiles[*]} clean"
 # Every service's Dockerfile is product's with the name changed.
-for svc in cart order; do
+for svc in cart order web; do
   f=docker/$svc/Dockerfile
   diff -u <(sed "s/\bproduct\b/$svc/g" docker/product/Dockerfile) "$f" \
     || fail "$f drifted from docker/product/Dockerfile"
@@ -80,7 +80,7 @@ build_stages docker/product/Dockerfile | grep -q ' AS build$' \
 diff -u <(build_stages docker/product/Dockerfile | sed 's/\bproduct\b/shop-load/g') \
   <(build_stages docker/load/Dockerfile) \
   || fail "docker/load/Dockerfile's build stages drifted from docker/product/Dockerfile's"
-echo "Dockerfiles: cart and order are product's; load's build stages are product's"
+echo "Dockerfiles: cart, order and web are product's; load's build stages are product's"
 "${compose[@]}" config -q
 "${compose[@]}" --profile observability --profile tools --profile load config -q
 # The load generator only in its profile, so that `up` never starts it.
@@ -134,9 +134,9 @@ build_started=$SECONDS
 # hence --profile load.
 "${compose[@]}" --profile load build
 echo "images built in $((SECONDS - build_started)) s"
-docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^shop-(product|cart|order|load):' | sed 's/^/  /' || true
+docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^shop-(product|cart|order|web|load):' | sed 's/^/  /' || true
 # By name, so that an image that failed to appear fails here too.
-for image in shop-product:dev shop-cart:dev shop-order:dev shop-load:dev; do
+for image in shop-product:dev shop-cart:dev shop-order:dev shop-web:dev shop-load:dev; do
   size=$(docker image inspect -f '{{.Size}}' "$image") || fail "$image was not built"
   ((size <= 40 * 1000 * 1000)) || fail "$image is $((size / 1000000)) MB, more than 40 MB"
 done
