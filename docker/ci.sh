@@ -97,6 +97,29 @@ for p in sorted(pathlib.Path("docker/observability/grafana/dashboards").glob("*.
     d = json.loads(p.read_text()); print(f"  {p}: JSON ok, {len(d['panels'])} panels")
 PY
 python3 docker/observability/grafana/dashboards.py --check
+# Every service of the stack (what compose builds and starts without a
+# profile) has its dashboard and a scrape job of its own name on its admin
+# port (the dashboards' "replicas up" reads up{job="<service>"}), and every
+# panel's query parses: promtool checks them as recording rules.
+python3 - "$work/dashboard-rules.yml" <<'PY'
+import json, pathlib, sys, yaml
+compose = yaml.safe_load(open("docker-compose.yml"))["services"]
+services = sorted(n for n, s in compose.items() if "build" in s and "profiles" not in s)
+prometheus = yaml.safe_load(open("docker/observability/prometheus.yml"))
+jobs = {c["job_name"]: c for c in prometheus["scrape_configs"]}
+rules = []
+for svc in services:
+    path = pathlib.Path(f"docker/observability/grafana/dashboards/{svc}.json")
+    assert path.exists(), f"{svc}: no dashboard ({path}); add it to dashboards.py"
+    sd = jobs.get(svc, {}).get("dns_sd_configs", [{}])[0]
+    assert sd.get("names") == [svc] and sd.get("port") == 9090, f"{svc}: no scrape job of its admin port in prometheus.yml"
+    for panel in json.loads(path.read_text())["panels"]:
+        for t in panel["targets"]:
+            rules.append({"record": f"shop:{svc}:panel{panel['id']}{t['refId']}", "expr": t["expr"]})
+yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}, open(sys.argv[1], "w"))
+print(f"  dashboards and scrape jobs for {', '.join(services)}; {len(rules)} queries")
+PY
+promtool check rules "$work/dashboard-rules.yml" >/dev/null || fail "a dashboard query does not parse (promtool check rules)"
 for f in docker/*.sh docker/*/*.sh docker/*/*/*.sh; do bash -n "$f"; done
 docker run --rm -v "$PWD/docker/tools:/tools:ro" --entrypoint perl "$POSTGRES_IMAGE" -c /tools/load-catalog.pl
 docker run --rm -v "$PWD/docker/gateway/nginx.conf:/etc/nginx/nginx.conf:ro" \
