@@ -215,6 +215,7 @@ expect() { # STATUS [problem]
 method_path="GET /v1/products?limit=100"
 request GET '/v1/products?limit=100'
 expect 200
+[[ $ctype == application/json* ]] || fail "$method_path: content-type $ctype, expected JSON"
 count=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$work/body")
 ((count >= 50)) || fail "expected the 50 demo products, got $count"
 echo "      $count products listed"
@@ -228,7 +229,7 @@ method_path="GET /v1/products/not-a-uuid"
 request GET /v1/products/not-a-uuid
 expect 400 problem
 
-for path in /internal/v1/reservations /metrics /readyz /openapi.json /; do
+for path in /internal/v1/reservations /metrics /livez /readyz /openapi.json /v1/no-such-api; do
   method_path="GET $path"
   request GET "$path"
   expect 404 problem
@@ -236,6 +237,25 @@ done
 method_path="POST /internal/v1/reservations"
 request POST /internal/v1/reservations -H 'content-type: application/json' -d '{}'
 expect 404 problem
+
+# Everything outside /v1/ is the storefront's: pages and the stylesheet
+# with web's own content types, and web's own (HTML) 404 page.
+method_path="GET / (the storefront)"
+curl -fsS -o "$work/page" "$gateway/" || fail "$method_path: curl -fsS failed"
+grep -q "Catalog" "$work/page" || fail "$method_path: no \"Catalog\" in the page: $(head -c 300 "$work/page")"
+request GET /
+expect 200
+[[ $ctype == text/html* ]] || fail "$method_path: content-type $ctype, expected HTML"
+stylesheet=$(grep -o '/static/style\.[0-9a-f]*\.css' "$work/body" | head -n 1)
+[[ -n $stylesheet ]] || fail "$method_path: the page links no stylesheet"
+method_path="GET $stylesheet"
+request GET "$stylesheet"
+expect 200
+[[ $ctype == text/css* ]] || fail "$method_path: content-type $ctype, expected CSS"
+method_path="GET /no-such-page"
+request GET /no-such-page
+expect 404
+[[ $ctype == text/html* ]] || fail "$method_path: content-type $ctype, expected web's HTML page"
 
 method_path="POST /v1/products without a token"
 request POST /v1/products -H 'content-type: application/json' -d '{}'
