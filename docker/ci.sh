@@ -278,7 +278,9 @@ wait_healthy
 deadline=$((SECONDS + 60))
 while :; do
   for _ in $(seq 10); do curl -sS -o /dev/null "$gateway/v1/products?limit=1"; sleep 0.2; done
-  upstreams=$("${compose[@]}" logs --no-color --tail=200 gateway | grep -o '"upstream":"[0-9.]*:8080"' | sort -u | wc -l)
+  # Only product's requests: the gateway also logs the storefront's.
+  upstreams=$("${compose[@]}" logs --no-color --tail=200 gateway | grep '"uri":"/v1/products' \
+    | grep -o '"upstream":"[0-9.]*:8080"' | sort -u | wc -l)
   ((upstreams >= 2 || SECONDS >= deadline)) && break
 done
 ((upstreams >= 2)) || fail "the gateway used $upstreams product replica(s) in 60 s, expected 2"
