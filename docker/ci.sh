@@ -59,7 +59,7 @@ dockerfiles=(docker/*/Dockerfile)
 hadolint "${dockerfiles[@]}"
 echo "hadolint: ${dockerfiles[*]} clean"
 # Every service's Dockerfile is product's with the name changed.
-for svc in cart order; do
+for svc in cart order web; do
   f=docker/$svc/Dockerfile
   diff -u <(sed "s/\bproduct\b/$svc/g" docker/product/Dockerfile) "$f" \
     || fail "$f drifted from docker/product/Dockerfile"
@@ -80,7 +80,7 @@ build_stages docker/product/Dockerfile | grep -q ' AS build$' \
 diff -u <(build_stages docker/product/Dockerfile | sed 's/\bproduct\b/shop-load/g') \
   <(build_stages docker/load/Dockerfile) \
   || fail "docker/load/Dockerfile's build stages drifted from docker/product/Dockerfile's"
-echo "Dockerfiles: cart and order are product's; load's build stages are product's"
+echo "Dockerfiles: cart, order and web are product's; load's build stages are product's"
 "${compose[@]}" config -q
 "${compose[@]}" --profile observability --profile tools --profile load config -q
 # The load generator only in its profile, so that `up` never starts it.
@@ -97,6 +97,29 @@ for p in sorted(pathlib.Path("docker/observability/grafana/dashboards").glob("*.
     d = json.loads(p.read_text()); print(f"  {p}: JSON ok, {len(d['panels'])} panels")
 PY
 python3 docker/observability/grafana/dashboards.py --check
+# Every service of the stack (what compose builds and starts without a
+# profile) has its dashboard and a scrape job of its own name on its admin
+# port (the dashboards' "replicas up" reads up{job="<service>"}), and every
+# panel's query parses: promtool checks them as recording rules.
+python3 - "$work/dashboard-rules.yml" <<'PY'
+import json, pathlib, sys, yaml
+compose = yaml.safe_load(open("docker-compose.yml"))["services"]
+services = sorted(n for n, s in compose.items() if "build" in s and "profiles" not in s)
+prometheus = yaml.safe_load(open("docker/observability/prometheus.yml"))
+jobs = {c["job_name"]: c for c in prometheus["scrape_configs"]}
+rules = []
+for svc in services:
+    path = pathlib.Path(f"docker/observability/grafana/dashboards/{svc}.json")
+    assert path.exists(), f"{svc}: no dashboard ({path}); add it to dashboards.py"
+    sd = jobs.get(svc, {}).get("dns_sd_configs", [{}])[0]
+    assert sd.get("names") == [svc] and sd.get("port") == 9090, f"{svc}: no scrape job of its admin port in prometheus.yml"
+    for panel in json.loads(path.read_text())["panels"]:
+        for t in panel["targets"]:
+            rules.append({"record": f"shop:{svc}:panel{panel['id']}{t['refId']}", "expr": t["expr"]})
+yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}, open(sys.argv[1], "w"))
+print(f"  dashboards and scrape jobs for {', '.join(services)}; {len(rules)} queries")
+PY
+promtool check rules "$work/dashboard-rules.yml" >/dev/null || fail "a dashboard query does not parse (promtool check rules)"
 for f in docker/*.sh docker/*/*.sh docker/*/*/*.sh; do bash -n "$f"; done
 docker run --rm -v "$PWD/docker/tools:/tools:ro" --entrypoint perl "$POSTGRES_IMAGE" -c /tools/load-catalog.pl
 docker run --rm -v "$PWD/docker/gateway/nginx.conf:/etc/nginx/nginx.conf:ro" \
@@ -134,9 +157,9 @@ build_started=$SECONDS
 # hence --profile load.
 "${compose[@]}" --profile load build
 echo "images built in $((SECONDS - build_started)) s"
-docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^shop-(product|cart|order|load):' | sed 's/^/  /' || true
+docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^shop-(product|cart|order|web|load):' | sed 's/^/  /' || true
 # By name, so that an image that failed to appear fails here too.
-for image in shop-product:dev shop-cart:dev shop-order:dev shop-load:dev; do
+for image in shop-product:dev shop-cart:dev shop-order:dev shop-web:dev shop-load:dev; do
   size=$(docker image inspect -f '{{.Size}}' "$image") || fail "$image was not built"
   ((size <= 40 * 1000 * 1000)) || fail "$image is $((size / 1000000)) MB, more than 40 MB"
 done
@@ -192,6 +215,7 @@ expect() { # STATUS [problem]
 method_path="GET /v1/products?limit=100"
 request GET '/v1/products?limit=100'
 expect 200
+[[ $ctype == application/json* ]] || fail "$method_path: content-type $ctype, expected JSON"
 count=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$work/body")
 ((count >= 50)) || fail "expected the 50 demo products, got $count"
 echo "      $count products listed"
@@ -205,7 +229,7 @@ method_path="GET /v1/products/not-a-uuid"
 request GET /v1/products/not-a-uuid
 expect 400 problem
 
-for path in /internal/v1/reservations /metrics /readyz /openapi.json /; do
+for path in /internal/v1/reservations /metrics /livez /readyz /openapi.json /v1/no-such-api; do
   method_path="GET $path"
   request GET "$path"
   expect 404 problem
@@ -213,6 +237,25 @@ done
 method_path="POST /internal/v1/reservations"
 request POST /internal/v1/reservations -H 'content-type: application/json' -d '{}'
 expect 404 problem
+
+# Everything outside /v1/ is the storefront's: pages and the stylesheet
+# with web's own content types, and web's own (HTML) 404 page.
+method_path="GET / (the storefront)"
+curl -fsS -o "$work/page" "$gateway/" || fail "$method_path: curl -fsS failed"
+grep -q "Catalog" "$work/page" || fail "$method_path: no \"Catalog\" in the page: $(head -c 300 "$work/page")"
+request GET /
+expect 200
+[[ $ctype == text/html* ]] || fail "$method_path: content-type $ctype, expected HTML"
+stylesheet=$(grep -o '/static/style\.[0-9a-f]*\.css' "$work/body" | head -n 1)
+[[ -n $stylesheet ]] || fail "$method_path: the page links no stylesheet"
+method_path="GET $stylesheet"
+request GET "$stylesheet"
+expect 200
+[[ $ctype == text/css* ]] || fail "$method_path: content-type $ctype, expected CSS"
+method_path="GET /no-such-page"
+request GET /no-such-page
+expect 404
+[[ $ctype == text/html* ]] || fail "$method_path: content-type $ctype, expected web's HTML page"
 
 method_path="POST /v1/products without a token"
 request POST /v1/products -H 'content-type: application/json' -d '{}'
@@ -235,7 +278,9 @@ wait_healthy
 deadline=$((SECONDS + 60))
 while :; do
   for _ in $(seq 10); do curl -sS -o /dev/null "$gateway/v1/products?limit=1"; sleep 0.2; done
-  upstreams=$("${compose[@]}" logs --no-color --tail=200 gateway | grep -o '"upstream":"[0-9.]*:8080"' | sort -u | wc -l)
+  # Only product's requests: the gateway also logs the storefront's.
+  upstreams=$("${compose[@]}" logs --no-color --tail=200 gateway | grep '"uri":"/v1/products' \
+    | grep -o '"upstream":"[0-9.]*:8080"' | sort -u | wc -l)
   ((upstreams >= 2 || SECONDS >= deadline)) && break
 done
 ((upstreams >= 2)) || fail "the gateway used $upstreams product replica(s) in 60 s, expected 2"

@@ -14,7 +14,7 @@
 # problem in nginx.conf.
 set -eu
 
-SERVICES="product cart order"
+SERVICES="product cart order web"
 PORT=8080
 CONF=/tmp/gateway/upstreams.conf
 EVERY=${GATEWAY_RESOLVE_EVERY_SECS:-3}

@@ -3,8 +3,9 @@
 //!
 //! The stack is named by environment variables, which `cargo xtask e2e` and
 //! `cargo xtask test` set for the local stack they start: either
-//! `SHOP_GATEWAY_URL` (one URL routing every `/v1` path, as the Compose
-//! gateway does) or `SHOP_PRODUCT_URL`, `SHOP_CART_URL` and `SHOP_ORDER_URL`
+//! `SHOP_GATEWAY_URL` (one URL routing every `/v1` path to its API and the
+//! rest to the storefront, as the Compose gateway does) or
+//! `SHOP_PRODUCT_URL`, `SHOP_CART_URL`, `SHOP_ORDER_URL` and `SHOP_WEB_URL`
 //! (each overrides the gateway for its service), and `SHOP_INTERNAL_TOKEN`
 //! for the internal routes, which a gateway never exposes. The stack must
 //! accept tokens signed with the development key.
@@ -18,6 +19,8 @@ pub struct Stack {
     pub product_url: String,
     pub cart_url: String,
     pub order_url: String,
+    /// The storefront (web): its pages, at `/`.
+    pub web_url: String,
     pub internal_token: Option<String>,
     pub http: reqwest::Client,
 }
@@ -44,6 +47,7 @@ impl Stack {
             product_url: url_of("product", gateway.as_deref()),
             cart_url: url_of("cart", gateway.as_deref()),
             order_url: url_of("order", gateway.as_deref()),
+            web_url: url_of("web", gateway.as_deref()),
             internal_token: std::env::var("SHOP_INTERNAL_TOKEN")
                 .ok()
                 .filter(|t| !t.is_empty()),

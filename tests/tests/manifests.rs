@@ -26,8 +26,9 @@ use shop_common::server::HttpConfig;
 /// How a service's configuration is loaded from an environment map.
 #[derive(Clone, Copy)]
 enum Loader {
-    /// The service's own crate: `Config::from_env` (every variable it
-    /// reads) and the paths its OpenAPI document lists.
+    /// The service's own code: `Config::from_env` (every variable it
+    /// reads) and the paths it serves (its OpenAPI document's, or for the
+    /// storefront, whose pages are in no OpenAPI document, its router's).
     Crate {
         config: fn(Env) -> Result<HttpConfig, ConfigError>,
         /// Every variable its configuration reads, as `Env` records them.
@@ -44,9 +45,19 @@ struct Service {
 }
 
 /// A service crate's `Config::from_env` (returning its HTTP part, or every
-/// error) and the paths of `routes::openapi_router()`.
+/// error) and the paths of `routes::openapi_router()`, or the paths `paths`
+/// returns.
 macro_rules! config_of {
     ($krate:ident) => {
+        config_of!(
+            $krate,
+            paths: || {
+                let (_, document) = $krate::routes::openapi_router().split_for_parts();
+                document.paths.paths.into_keys().collect()
+            }
+        )
+    };
+    ($krate:ident, paths: $paths:expr) => {
         Loader::Crate {
             config: |mut env| {
                 let config = $krate::Config::from_env(&mut env);
@@ -57,12 +68,40 @@ macro_rules! config_of {
                 let _ = $krate::Config::from_env(&mut env);
                 env.names_read().into_iter().collect()
             },
-            paths: || {
-                let (_, document) = $krate::routes::openapi_router().split_for_parts();
-                document.paths.paths.into_keys().collect()
-            },
+            paths: $paths,
         }
     };
+}
+
+/// The storefront's configuration, compiled here from its own source file:
+/// this package has no dependency on the web crate (tests/Cargo.toml), and
+/// config.rs needs nothing but shop-common, so the test holds the manifests
+/// to the very code the binary runs. (With `web` among the dev-dependencies,
+/// this module goes and `config_of!(web, ...)` reads the crate instead.)
+#[allow(dead_code)]
+#[path = "../../services/web/src/config.rs"]
+mod web;
+
+/// The paths the storefront's router serves: its pages are in no OpenAPI
+/// document, so they are read from the `.route("...")` calls of its
+/// routes/mod.rs.
+fn web_pages() -> Vec<String> {
+    let file = "services/web/src/routes/mod.rs";
+    let text = read(&root().join(file));
+    let paths: Vec<String> = text
+        .match_indices(".route(")
+        .map(|(at, _)| {
+            let rest = &text[at..];
+            let start = rest.find('"').expect("a route's path") + 1;
+            let end = start + rest[start..].find('"').unwrap();
+            rest[start..end].to_owned()
+        })
+        .collect();
+    assert!(
+        paths.iter().any(|p| p == "/") && paths.len() > 5,
+        "{file}: the scan finds the pages"
+    );
+    paths
 }
 
 /// Every service the manifests deploy. One line each.
@@ -79,6 +118,10 @@ fn services() -> Vec<Service> {
         Service {
             name: "order",
             load: config_of!(order),
+        },
+        Service {
+            name: "web",
+            load: config_of!(web, paths: web_pages),
         },
     ]
 }
@@ -111,6 +154,8 @@ struct Job {
     /// `docker/` without the `shop-`), and the binary its ENTRYPOINT runs.
     image: &'static str,
     binary: &'static str,
+    /// The services it calls, each by its own `SHOP_<NAME>_URL`.
+    calls: &'static [&'static str],
     /// Its crate, whose sources declare the variables it reads (clap's
     /// `env = "NAME"`), and the file with its `Args`.
     krate: &'static str,
@@ -126,6 +171,8 @@ fn jobs() -> Vec<Job> {
         overlay: "dev-load",
         image: "shop-load",
         binary: "shop-load",
+        // The APIs; never the storefront.
+        calls: &["product", "cart", "order"],
         krate: "crates/load",
         cli: "crates/load/src/cli.rs",
         unset_on_purpose: &[(
@@ -166,6 +213,11 @@ const UNSET_ON_PURPOSE: &[(&str, &str)] = &[
     (
         "ORDER_FAULT_POINT",
         "fault injection for the crash-recovery tests, never in a deployment",
+    ),
+    (
+        "WEB_TRACE_URL",
+        "the tracing UI's public address is the cluster operator's (no overlay runs one); \
+         unset, each page's trace link says how to turn tracing on",
     ),
 ];
 
@@ -215,6 +267,7 @@ const PROD_EXTERNAL_OBJECTS: &[&str] = &[
     "product-db",
     "cart-db",
     "order-db",
+    "web-db",
     "shop-internal",
     "shop-auth",
 ];
@@ -1500,10 +1553,19 @@ fn jobs_run_once_within_their_deadline_against_the_services() {
             }
         }
 
-        // Each service by its own Service and API port.
+        // Each service it calls by its own Service and API port, and no
+        // other service.
         let (env, _) = environment(&tree, name, c);
         for service in services() {
             let variable = format!("SHOP_{}_URL", service.name.to_uppercase());
+            if !job.calls.contains(&service.name) {
+                assert!(
+                    !env.contains_key(&variable),
+                    "{name}: {variable}, but it calls no {}",
+                    service.name
+                );
+                continue;
+            }
             let url = env
                 .get(&variable)
                 .unwrap_or_else(|| panic!("{name}: {variable}"));
@@ -1515,6 +1577,12 @@ fn jobs_run_once_within_their_deadline_against_the_services() {
                 destination(&tree, url),
                 (service.name.to_owned(), http),
                 "{name}: {variable}"
+            );
+        }
+        for called in job.calls {
+            assert!(
+                services().iter().any(|s| s.name == *called),
+                "{name} calls {called}, which is no service"
             );
         }
         // The service credential and the token issuer come from where the
@@ -1567,27 +1635,55 @@ fn the_ingress_routes_only_public_paths() {
         ("/v1/products".to_owned(), "product".to_owned()),
         ("/v1/cart".to_owned(), "cart".to_owned()),
         ("/v1/orders".to_owned(), "order".to_owned()),
+        ("/".to_owned(), "web".to_owned()),
     ]);
     assert_eq!(routes, expected);
 
-    // `Prefix` matches whole path segments.
+    // `Prefix` matches whole path segments (`/` matches every path), and the
+    // longest matching prefix wins.
     let routed = |path: &str| {
         routes
             .iter()
-            .find(|(prefix, _)| path == prefix.as_str() || path.starts_with(&format!("{prefix}/")))
+            .filter(|(prefix, _)| {
+                let prefix = prefix.trim_end_matches('/');
+                prefix.is_empty() || path == prefix || path.starts_with(&format!("{prefix}/"))
+            })
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, backend)| backend.as_str())
     };
-    // What each service serves, from its OpenAPI document.
-    for service in services() {
-        let Loader::Crate { paths, .. } = service.load;
-        let service = service.name;
-        for path in paths() {
-            let route = routed(&path).map(|(_, backend)| backend.as_str());
+    // What each service serves: its OpenAPI document's paths (the
+    // storefront's: its router's).
+    let served: BTreeMap<&str, Vec<String>> = services()
+        .iter()
+        .map(|s| {
+            let Loader::Crate { paths, .. } = s.load;
+            (s.name, paths())
+        })
+        .collect();
+    for (service, paths) in &served {
+        for path in paths {
+            let route = routed(path);
             if path.starts_with("/internal/") {
-                assert_eq!(route, None, "{path} must not be routed");
+                // Outside the /v1 prefixes a path reaches the storefront:
+                // an internal route must never reach a service serving it.
+                let backend = route.unwrap_or_else(|| panic!("{path}: / routes everything"));
+                assert!(
+                    !served[backend].contains(path),
+                    "{path} must not be routed to {backend}, which serves it"
+                );
             } else {
-                assert_eq!(route, Some(service), "{path} is routed to {service}");
+                assert_eq!(route, Some(*service), "{path} is routed to {service}");
             }
         }
+    }
+    // The storefront calls the APIs on their public routes only, so it has
+    // no route of its own under /internal (or under /v1, where the Ingress
+    // would hide it behind an API).
+    for path in &served["web"] {
+        assert!(
+            !path.starts_with("/internal") && !path.starts_with("/v1"),
+            "web serves {path}"
+        );
     }
 }
 
@@ -1612,6 +1708,17 @@ fn only_the_dev_overlays_switch_on_development_mode() {
                 "{overlay_name}: {} DEVELOPMENT_MODE",
                 service.name
             );
+            // The storefront's "sign in as" form (tokens from the
+            // development key) goes with development mode: the dev stacks
+            // have no other way to sign in, a real one must not have it.
+            if service.names_read().contains("WEB_DEV_SIGN_IN") {
+                assert_eq!(
+                    env.get("WEB_DEV_SIGN_IN").map(String::as_str),
+                    Some(expected),
+                    "{overlay_name}: {} WEB_DEV_SIGN_IN",
+                    service.name
+                );
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
-//! `cargo xtask dev`: the local stack on fixed ports with the demo catalog
-//! loaded through the API, until Ctrl-C.
+//! `cargo xtask dev`: the local stack on fixed ports (the storefront on
+//! 127.0.0.1:8084) with the demo catalog loaded through the API, until
+//! Ctrl-C.
 
 use anyhow::Context;
 use shop_api::ProductClient;
@@ -23,13 +24,23 @@ pub fn run() -> anyhow::Result<()> {
         let loaded = load_catalog(&stack.url("product")).await?;
         let token = dev::token("alice", false, 24 * 3600);
         println!("\nShop is running (Ctrl-C stops it and deletes its data).\n");
+        // The storefront first: what a person opens in a browser.
+        println!(
+            "  storefront {}   (sign in as any name; pages over the APIs below)\n",
+            stack.url("web")
+        );
         for e in &stack.endpoints {
+            // The storefront's pages are no API: it has no API document.
+            let doc = if e.name == "web" {
+                String::new()
+            } else {
+                format!("   API doc {}/openapi.json", e.url())
+            };
             println!(
-                "  {:<8} {}   admin http://127.0.0.1:{}/metrics   API doc {}/openapi.json",
+                "  {:<8} {}   admin http://127.0.0.1:{}/metrics{doc}",
                 e.name,
                 e.url(),
                 e.admin_port,
-                e.url()
             );
         }
         println!(

@@ -70,14 +70,20 @@ impl LocalGateway {
             local = local.replace(from, to);
         }
         std::fs::write(dir.join("nginx.conf"), local)?;
-        // As gateway.sh writes them, with the stack's loopback addresses.
-        let upstreams: String = ["product", "cart", "order"]
+        // As gateway.sh writes them, with the stack's loopback addresses; a
+        // service the stack did not start gets a server marked `down`, as
+        // gateway.sh writes for a service with no replica (nginx answers
+        // its routes with the 503 problem).
+        let upstreams: String = crate::stack::SERVICES
             .iter()
             .map(|name| {
                 let url = stack.url(name);
-                let addr = url.trim_start_matches("http://").trim_end_matches('/');
+                let server = match url.strip_prefix("http://") {
+                    Some(addr) => format!("{} max_fails=0", addr.trim_end_matches('/')),
+                    None => format!("127.0.0.1:{port} down"),
+                };
                 format!(
-                    "upstream {name} {{\n    server {addr} max_fails=0;\n    keepalive 64;\n    keepalive_timeout 30s;\n}}\n"
+                    "upstream {name} {{\n    server {server};\n    keepalive 64;\n    keepalive_timeout 30s;\n}}\n"
                 )
             })
             .collect();

@@ -17,8 +17,9 @@ use crate::pg::DbServer;
 /// The service credential of the local stack. Development only.
 pub use shop_api::auth::DEV_INTERNAL_TOKEN;
 
-/// Every service, in start order (a service starts after those it calls).
-pub const SERVICES: &[&str] = &["product", "cart", "order"];
+/// Every service, in start order (a service starts after those it calls):
+/// the storefront, which calls the other three, last.
+pub const SERVICES: &[&str] = &["product", "cart", "order", "web"];
 
 /// Where one service listens. Port 0 means any free port: the service
 /// binds it and [`Stack::start`] fills in the port it got.
@@ -190,7 +191,8 @@ impl Drop for Stack {
     }
 }
 
-/// Fixed ports for people: product 8081 (admin 9081), cart 8082, order 8083.
+/// Fixed ports for people: product 8081 (admin 9081), cart 8082, order
+/// 8083, web 8084.
 pub fn fixed_endpoints() -> Vec<Endpoint> {
     SERVICES
         .iter()
@@ -277,6 +279,11 @@ fn service_env(
     // ...): those already known, which include every one it calls.
     for other in all.iter().filter(|o| o.name != svc.name) {
         env.push((format!("{}_URL", other.name.to_uppercase()), other.url()));
+    }
+    // The storefront's "sign in as" form: this stack is for development
+    // (DEVELOPMENT_MODE above), and the tests sign in through it too.
+    if svc.name == "web" {
+        env.push(("WEB_DEV_SIGN_IN".to_owned(), "true".to_owned()));
     }
     env
 }

@@ -31,6 +31,24 @@ SERVICES = {
         ("Circuit state per peer (1 = open)", "short",
          [('max by (peer) (http_client_circuit_state{service="order"})', "{{peer}}")]),
     ],
+    # The storefront: its pages' errors by route, the calls it makes to the
+    # three APIs (per peer), and what people do.
+    "web": [
+        ("Errors by route (4xx and 5xx)", "reqps",
+         [('sum by (route, status) (rate(http_server_requests_total{service="web",status=~"[45].."}[1m]))', "{{status}} {{route}}")]),
+        ("Calls to the APIs by peer and outcome", "reqps",
+         [('sum by (peer, outcome) (rate(http_client_requests_total{service="web"}[1m]))', "{{peer}} {{outcome}}")]),
+        ("p95 latency of calls by peer", "s",
+         [('histogram_quantile(0.95, sum by (le, peer) (rate(http_client_request_duration_seconds_bucket{service="web"}[1m])))', "{{peer}}")]),
+        ("Retries by peer", "reqps",
+         [('sum by (peer) (rate(http_client_retries_total{service="web"}[1m]))', "{{peer}}")]),
+        ("Circuit state per peer (1 = open)", "short",
+         [('max by (peer) (http_client_circuit_state{service="web"})', "{{peer}}")]),
+        ("Checkouts by outcome", "reqps",
+         [('sum by (outcome) (rate(web_checkouts_total{service="web"}[1m]))', "{{outcome}}")]),
+        ("Sign-ins and sign-outs", "short",
+         [('sum by (event) (increase(web_sessions_total{service="web"}[5m]))', "{{event}} per 5 min")]),
+    ],
 }
 
 

@@ -7,7 +7,7 @@
 # Adding a service to an existing volume needs `docker compose down -v`.
 set -euo pipefail
 
-for name in ${SHOP_DATABASES:-product cart order}; do
+for name in ${SHOP_DATABASES:-product cart order web}; do
   var="${name^^}_DB_PASSWORD"
   password="${!var:-$name}"
   echo "creating role and database $name"

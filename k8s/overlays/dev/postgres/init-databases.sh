@@ -5,7 +5,7 @@
 # Secrets carry the same values in their DATABASE_URL.
 set -euo pipefail
 
-for service in product cart order; do
+for service in product cart order web; do
   var="${service^^}_DB_PASSWORD"
   password="${!var:?$var is not set}"
   psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
