@@ -137,7 +137,13 @@ impl Visit {
         if let Some(c) = cookie {
             req = req.header("cookie", format!("shop_session={}", c.value()));
         }
-        let html = req.send().await.expect("the page").text().await.expect("HTML");
+        let html = req
+            .send()
+            .await
+            .expect("the page")
+            .text()
+            .await
+            .expect("HTML");
         std::fs::write(self.pages.join(format!("{name}.html")), html).expect("write the page");
     }
 
@@ -146,7 +152,12 @@ impl Visit {
     }
 
     async fn path(&self) -> String {
-        self.client.current_url().await.expect("the URL").path().to_owned()
+        self.client
+            .current_url()
+            .await
+            .expect("the URL")
+            .path()
+            .to_owned()
     }
 
     async fn click(&self, css: &str) {
@@ -240,7 +251,11 @@ async fn a_shopper_buys_two_products_with_a_double_click_and_cancels() {
     };
 
     // Sign in.
-    visit.client.goto(&format!("{web}/sign-in")).await.expect("sign-in page");
+    visit
+        .client
+        .goto(&format!("{web}/sign-in"))
+        .await
+        .expect("sign-in page");
     visit.keep("sign-in").await;
     visit.fill("#name", &user).await;
     visit.click("form.stack button[type=submit]").await;
@@ -252,7 +267,10 @@ async fn a_shopper_buys_two_products_with_a_double_click_and_cancels() {
     visit.fill("#q", &tag).await;
     visit.click("form.filter button").await;
     let results = visit.source().await;
-    assert!(results.contains(&format!("Desk Lamp {tag}")) && results.contains(&format!("Tea Mug {tag}")));
+    assert!(
+        results.contains(&format!("Desk Lamp {tag}"))
+            && results.contains(&format!("Tea Mug {tag}"))
+    );
     visit.keep("search").await;
     for name in ["Desk Lamp", "Tea Mug"] {
         visit
@@ -261,22 +279,35 @@ async fn a_shopper_buys_two_products_with_a_double_click_and_cancels() {
             .await
             .expect("search page");
         visit
-            .click(&format!("button[aria-label=\"Add {name} {tag} to the cart\"]"))
+            .click(&format!(
+                "button[aria-label=\"Add {name} {tag} to the cart\"]"
+            ))
             .await;
         visit.arrive("/cart").await;
     }
-    visit.client.goto(&format!("{web}/products/{lamp}")).await.expect("product page");
+    visit
+        .client
+        .goto(&format!("{web}/products/{lamp}"))
+        .await
+        .expect("product page");
     visit.keep("product").await;
 
     // Two lamps.
-    visit.client.goto(&format!("{web}/cart")).await.expect("cart");
+    visit
+        .client
+        .goto(&format!("{web}/cart"))
+        .await
+        .expect("cart");
     visit.fill(&format!("#qty-{lamp}"), "2").await;
     visit
         .click(&format!("form[action=\"/cart/items/{lamp}\"] button"))
         .await;
     visit.arrive("/cart").await;
     let cart = visit.source().await;
-    assert!(cart.contains("49.98 EUR") && cart.contains("58.97 EUR"), "{cart}");
+    assert!(
+        cart.contains("49.98 EUR") && cart.contains("58.97 EUR"),
+        "{cart}"
+    );
     visit.keep("cart").await;
 
     // A double click on the checkout button: one order.
@@ -301,11 +332,19 @@ async fn a_shopper_buys_two_products_with_a_double_click_and_cancels() {
     assert_eq!(format!("/orders/{}", orders.items[0].id), order_path);
     assert_eq!(stock(&stack, &[lamp, mug]).await, vec![3, 4]);
 
-    visit.client.goto(&format!("{web}/orders")).await.expect("orders page");
+    visit
+        .client
+        .goto(&format!("{web}/orders"))
+        .await
+        .expect("orders page");
     visit.keep("orders").await;
 
     // Cancel: the stock comes back.
-    visit.client.goto(&format!("{web}{order_path}")).await.expect("order page");
+    visit
+        .client
+        .goto(&format!("{web}{order_path}"))
+        .await
+        .expect("order page");
     visit.click("#cancel").await;
     visit.arrive(&order_path).await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -317,19 +356,39 @@ async fn a_shopper_buys_two_products_with_a_double_click_and_cancels() {
     assert_eq!(stock(&stack, &[lamp, mug]).await, vec![5, 5]);
 
     // Pages nobody clicks to in this journey, for the checker.
-    visit.client.goto(&format!("{web}/no/such/page")).await.expect("404 page");
+    visit
+        .client
+        .goto(&format!("{web}/no/such/page"))
+        .await
+        .expect("404 page");
     visit.keep("not-found").await;
-    visit.client.goto(&format!("{web}/sign-in")).await.expect("sign-in page");
+    visit
+        .client
+        .goto(&format!("{web}/sign-in"))
+        .await
+        .expect("sign-in page");
     visit.click("form[action=\"/sign-out\"] button").await;
-    visit.client.goto(&format!("{web}/sign-in")).await.expect("sign-in page");
+    visit
+        .client
+        .goto(&format!("{web}/sign-in"))
+        .await
+        .expect("sign-in page");
     visit.fill("#name", "browser-admin").await;
     visit.click("input[name=admin]").await;
     visit.click("form.stack button[type=submit]").await;
     visit.arrive("/").await;
-    visit.client.goto(&format!("{web}/admin")).await.expect("editor");
+    visit
+        .client
+        .goto(&format!("{web}/admin"))
+        .await
+        .expect("editor");
     assert!(visit.source().await.contains("Catalog editor"));
     visit.keep("admin").await;
-    visit.client.goto(&format!("{web}/cart")).await.expect("empty cart");
+    visit
+        .client
+        .goto(&format!("{web}/cart"))
+        .await
+        .expect("empty cart");
     visit.keep("cart-empty").await;
 
     visit.client.clone().close().await.expect("browser closed");

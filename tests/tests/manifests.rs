@@ -73,15 +73,6 @@ macro_rules! config_of {
     };
 }
 
-/// The storefront's configuration, compiled here from its own source file:
-/// this package has no dependency on the web crate (tests/Cargo.toml), and
-/// config.rs needs nothing but shop-common, so the test holds the manifests
-/// to the very code the binary runs. (With `web` among the dev-dependencies,
-/// this module goes and `config_of!(web, ...)` reads the crate instead.)
-#[allow(dead_code)]
-#[path = "../../services/web/src/config.rs"]
-mod web;
-
 /// The paths the storefront's router serves: its pages are in no OpenAPI
 /// document, so they are read from the `.route("...")` calls of its
 /// routes/mod.rs.
@@ -213,6 +204,14 @@ const UNSET_ON_PURPOSE: &[(&str, &str)] = &[
     (
         "ORDER_FAULT_POINT",
         "fault injection for the crash-recovery tests, never in a deployment",
+    ),
+    (
+        "WEB_DEV_SIGNING_KEY_FILE",
+        "the dev overlay sets WEB_DEV_SIGNING_KEY from its Secret; other overlays have no dev sign-in",
+    ),
+    (
+        "WEB_DEV_SIGNING_KEY",
+        "only the dev overlay has dev sign-in, and sets it from its Secret",
     ),
     (
         "WEB_TRACE_URL",

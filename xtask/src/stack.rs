@@ -284,6 +284,11 @@ fn service_env(
     // (DEVELOPMENT_MODE above), and the tests sign in through it too.
     if svc.name == "web" {
         env.push(("WEB_DEV_SIGN_IN".to_owned(), "true".to_owned()));
+        let key = crate::workspace_root().join("dev/keys/dev-private.pem");
+        env.push((
+            "WEB_DEV_SIGNING_KEY_FILE".to_owned(),
+            key.display().to_string(),
+        ));
     }
     env
 }

@@ -29,6 +29,13 @@ pub struct Settings {
     /// token with the committed development key. Only on a development
     /// stack: it needs `DEVELOPMENT_MODE=true`.
     pub dev_sign_in: bool,
+    /// The private key (PKCS#8 PEM) development sign-in signs tokens with,
+    /// `WEB_DEV_SIGNING_KEY` (the PEM itself) or read from
+    /// `WEB_DEV_SIGNING_KEY_FILE`, one of them required with
+    /// `WEB_DEV_SIGN_IN=true` (images carry no private key; Compose, the
+    /// dev overlay and `cargo xtask dev` pass the committed development
+    /// key, `dev/keys/dev-private.pem`).
+    pub dev_signing_key: Option<String>,
     /// How long a signed-in session (and its token) lives
     /// (`WEB_SESSION_TTL_SECS`, 28800: a working day; at most a day and at
     /// most `AUTH_MAX_TOKEN_TTL`).
@@ -49,6 +56,7 @@ impl Default for Settings {
             cart_peer: PeerConfig::default(),
             order_peer: PeerConfig::default(),
             dev_sign_in: false,
+            dev_signing_key: None,
             session_ttl: Duration::from_secs(8 * 3600),
             trace_url: None,
         }
@@ -67,6 +75,58 @@ impl shop_common::service::Settings for Settings {
             "WEB_DEV_SIGN_IN",
             "mints tokens with the public development key: it needs DEVELOPMENT_MODE=true",
         );
+        let inline = env
+            .raw("WEB_DEV_SIGNING_KEY")
+            .map(|pem| pem.replace("\\n", "\n"));
+        let file = env.raw("WEB_DEV_SIGNING_KEY_FILE").map(str::to_owned);
+        let dev_signing_key = match inline.map(Ok).or(file.map(Err)) {
+            Some(Ok(pem)) => {
+                let signs = shop_api::auth::dev::sign(
+                    &shop_api::auth::dev::claims("key-check", false, 60),
+                    &pem,
+                )
+                .is_ok();
+                env.check(
+                    signs,
+                    "WEB_DEV_SIGNING_KEY",
+                    "is not an EC private key in PKCS#8 PEM form",
+                );
+                Some(pem)
+            }
+            Some(Err(path)) => match std::fs::read_to_string(&path) {
+                // Checked by signing once, so a bad key stops the service
+                // here, not every sign-in later.
+                Ok(pem) => {
+                    let signs = shop_api::auth::dev::sign(
+                        &shop_api::auth::dev::claims("key-check", false, 60),
+                        &pem,
+                    )
+                    .is_ok();
+                    env.check(
+                        signs,
+                        "WEB_DEV_SIGNING_KEY_FILE",
+                        &format!("({path}) is not an EC private key in PKCS#8 PEM form"),
+                    );
+                    Some(pem)
+                }
+                Err(e) => {
+                    env.check(
+                        false,
+                        "WEB_DEV_SIGNING_KEY_FILE",
+                        &format!("cannot be read ({path}): {e}"),
+                    );
+                    None
+                }
+            },
+            None => {
+                env.check(
+                    !dev_sign_in,
+                    "WEB_DEV_SIGNING_KEY_FILE",
+                    "(or WEB_DEV_SIGNING_KEY) is required with WEB_DEV_SIGN_IN=true: the key sign-in signs tokens with",
+                );
+                None
+            }
+        };
         let session_ttl = env.in_range(
             "WEB_SESSION_TTL_SECS",
             d.session_ttl.as_secs(),
@@ -97,6 +157,7 @@ impl shop_common::service::Settings for Settings {
             cart_peer: PeerConfig::from_env(env, "CART", d.cart_peer),
             order_peer: PeerConfig::from_env(env, "ORDER", d.order_peer),
             dev_sign_in,
+            dev_signing_key,
             session_ttl: Duration::from_secs(session_ttl),
             trace_url,
         }

@@ -19,7 +19,7 @@ use crate::db;
 use crate::domain::session::{
     COOKIE, NAME_RULE, Session, SessionId, SignedIn, VISITOR_TTL_SECS, new_csrf_token, valid_name,
 };
-use crate::error::{Error, render};
+use crate::error::{Error, WebError, render};
 use crate::pages::{SignInPage, TracePage};
 use crate::state::AppState;
 
@@ -98,9 +98,10 @@ pub struct SignInForm {
 /// session id known before sign-in is never one that is signed in), then
 /// on to where the person was going.
 pub async fn sign_in(State(state): State<AppState>, req: Request) -> Result<Response, Response> {
-    if !state.settings.dev_sign_in {
-        return Err(Error::Service(crate::error::WebError::SignInOff).into_response());
-    }
+    let key = match (&state.settings.dev_sign_in, &state.settings.dev_signing_key) {
+        (true, Some(key)) => key.clone(),
+        _ => return Err(Error::Service(WebError::SignInOff).into_response()),
+    };
     let CsrfForm { visit, form } = CsrfForm::<SignInForm>::from_request(req, &state).await?;
     let name = form.name.trim();
     let next = next_or_home(form.next.as_deref());
@@ -119,7 +120,13 @@ pub async fn sign_in(State(state): State<AppState>, req: Request) -> Result<Resp
     let signed_in = SignedIn {
         user_id: name.to_owned(),
         admin,
-        token: shop_api::auth::dev::token(name, admin, ttl.as_secs() as i64),
+        token: shop_api::auth::dev::sign(
+            &shop_api::auth::dev::claims(name, admin, ttl.as_secs() as i64),
+            &key,
+        )
+        .map_err(|e| {
+            Error::from(WebError::BadForm(format!("cannot sign a token: {e}"))).into_response()
+        })?,
     };
     let id = SessionId::new();
     let session = Session {

@@ -35,6 +35,7 @@ pub fn web_settings(product: &str, cart: &str, order: &str) -> web::Settings {
         cart_peer: quick(),
         order_peer: quick(),
         dev_sign_in: true,
+        dev_signing_key: Some(shop_api::auth::dev::DEV_PRIVATE_KEY_PEM.to_owned()),
         ..web::Settings::default()
     }
 }

@@ -216,9 +216,24 @@ fn the_development_switch_needs_development_mode() {
     let err = env.finish(config).unwrap_err().to_string();
     assert!(err.contains("WEB_DEV_SIGN_IN"), "{err}");
 
-    let mut env = env_with(&[("WEB_DEV_SIGN_IN", "true"), ("DEVELOPMENT_MODE", "true")]);
-    let config = web::Config::from_env(&mut env);
-    assert!(env.finish(config).expect("valid").settings.dev_sign_in);
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../dev/keys/dev-private.pem"
+    );
+    let public = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dev/keys/dev-public.pem");
+    let on = |key: Option<&str>| {
+        let mut vars = vec![("WEB_DEV_SIGN_IN", "true"), ("DEVELOPMENT_MODE", "true")];
+        vars.extend(key.map(|k| ("WEB_DEV_SIGNING_KEY_FILE", k)));
+        let mut env = env_with(&vars);
+        let config = web::Config::from_env(&mut env);
+        env.finish(config).map_err(|e| e.to_string())
+    };
+    let config = on(Some(key)).expect("valid");
+    assert!(config.settings.dev_sign_in && config.settings.dev_signing_key.is_some());
+    for bad in [None, Some(public), Some("/no/such/key.pem")] {
+        let err = on(bad).unwrap_err();
+        assert!(err.contains("WEB_DEV_SIGNING_KEY_FILE"), "{bad:?}: {err}");
+    }
 
     let mut env = env_with(&[("DEVELOPMENT_MODE", "true")]);
     let config = web::Config::from_env(&mut env);
