@@ -137,6 +137,26 @@ pub async fn create(
     Ok(done("created"))
 }
 
+/// Applies `patch` if the product is still at `version` (If-Match with the
+/// product's ETag, a quoted version); else product answers 412.
+async fn patch_if_unchanged(
+    state: &AppState,
+    token: &str,
+    id: Uuid,
+    patch: &ProductPatch,
+    version: i64,
+) -> Result<(), Error> {
+    let if_match = format!("\"{version}\"");
+    state
+        .product
+        .clone()
+        .with_bearer(token)
+        .patch(id, patch, Some(&if_match))
+        .await
+        .map_err(peer("product"))?;
+    Ok(())
+}
+
 /// The price-and-stock form, with the version the page showed.
 #[derive(Debug, Deserialize)]
 pub struct UpdateForm {
@@ -159,14 +179,7 @@ pub async fn update(
         stock: Some(form.stock),
         ..ProductPatch::default()
     };
-    let if_match = format!("\"{}\"", form.version);
-    state
-        .product
-        .clone()
-        .with_bearer(&admin.token)
-        .patch(id, &patch, Some(&if_match))
-        .await
-        .map_err(peer("product"))?;
+    patch_if_unchanged(&state, &admin.token, id, &patch, form.version).await?;
     Ok(done("saved"))
 }
 
@@ -188,13 +201,6 @@ pub async fn archive(
         archived: Some(true),
         ..ProductPatch::default()
     };
-    let if_match = format!("\"{}\"", form.version);
-    state
-        .product
-        .clone()
-        .with_bearer(&admin.token)
-        .patch(id, &patch, Some(&if_match))
-        .await
-        .map_err(peer("product"))?;
+    patch_if_unchanged(&state, &admin.token, id, &patch, form.version).await?;
     Ok(done("archived"))
 }

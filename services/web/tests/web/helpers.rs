@@ -256,6 +256,21 @@ impl Browser {
         .await
     }
 
+    /// Adds `quantity` of `product` through the add-to-cart form.
+    pub async fn add(&self, csrf: &str, product: uuid::Uuid, quantity: &str) {
+        let done = self
+            .post(
+                "/cart/items",
+                &[
+                    ("csrf", csrf),
+                    ("product_id", &product.to_string()),
+                    ("quantity", quantity),
+                ],
+            )
+            .await;
+        assert_eq!(done.location(), "/cart");
+    }
+
     /// Signs in as `name`, going on to `next`.
     pub async fn sign_in_at(&self, next: &str, name: &str) {
         let csrf = self.get("/sign-in").await.field("csrf");
@@ -307,12 +322,12 @@ pub fn env_with(extra: &[(&str, &str)]) -> shop_common::config::Env {
     )
 }
 
-/// A base URL nothing listens on.
-pub async fn dead_url() -> String {
+/// A base URL where nothing answers: a listener kept bound (so no other
+/// test's server can take the port) that never accepts, so calls time out.
+pub async fn dead_url() -> (String, tokio::net::TcpListener) {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .expect("bind loopback");
     let url = format!("http://{}", listener.local_addr().expect("bound"));
-    drop(listener);
-    url
+    (url, listener)
 }

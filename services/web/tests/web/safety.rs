@@ -300,7 +300,7 @@ async fn pages_escape_what_they_show_and_allow_no_inline_script(db: PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn a_service_down_is_a_friendly_503_page(db: PgPool) {
-    let dead = dead_url().await;
+    let (dead, _held) = dead_url().await;
     let store = Store::with(db, |s| web::Settings {
         product_url: dead.clone(),
         order_url: dead.clone(),
