@@ -154,17 +154,7 @@ async fn the_same_checkout_form_submitted_twice_makes_one_order(db: PgPool) {
     let pan = store.product("Cast Iron Pan", 3499, 7).await;
     let browser = store.browser();
     let csrf = browser.sign_in("alice", false).await;
-    browser
-        .post(
-            "/cart/items",
-            &[
-                ("csrf", &csrf),
-                ("product_id", &pan.id.to_string()),
-                ("quantity", "2"),
-            ],
-        )
-        .await
-        .location();
+    browser.add(&csrf, pan.id, "2").await;
     let cart = browser.get("/cart").await;
     let key = cart.field("idempotency_key");
     let form = [("csrf", csrf.as_str()), ("idempotency_key", key.as_str())];
@@ -211,17 +201,7 @@ async fn cancelling_an_order_returns_its_stock(db: PgPool) {
     let pan = store.product("Cast Iron Pan", 3499, 7).await;
     let browser = store.browser();
     let csrf = browser.sign_in("alice", false).await;
-    browser
-        .post(
-            "/cart/items",
-            &[
-                ("csrf", &csrf),
-                ("product_id", &pan.id.to_string()),
-                ("quantity", "3"),
-            ],
-        )
-        .await
-        .location();
+    browser.add(&csrf, pan.id, "3").await;
     let key = browser.get("/cart").await.field("idempotency_key");
     let order = browser
         .post("/checkout", &[("csrf", &csrf), ("idempotency_key", &key)])
@@ -257,17 +237,7 @@ async fn an_empty_cart_or_missing_stock_refuses_the_checkout_as_a_page(db: PgPoo
         .await
         .assert_contains("Your cart is empty")
         .assert_lacks("idempotency_key");
-    browser
-        .post(
-            "/cart/items",
-            &[
-                ("csrf", &csrf),
-                ("product_id", &pan.id.to_string()),
-                ("quantity", "2"),
-            ],
-        )
-        .await
-        .location();
+    browser.add(&csrf, pan.id, "2").await;
     let key = browser.get("/cart").await.field("idempotency_key");
     let refused = browser
         .post("/checkout", &[("csrf", &csrf), ("idempotency_key", &key)])

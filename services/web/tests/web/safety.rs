@@ -334,17 +334,7 @@ async fn the_cart_says_when_its_prices_may_be_out_of_date(db: PgPool) {
     let pan = store.product("Cast Iron Pan", 3499, 7).await;
     let browser = store.browser();
     let csrf = browser.sign_in("alice", false).await;
-    browser
-        .post(
-            "/cart/items",
-            &[
-                ("csrf", &csrf),
-                ("product_id", &pan.id.to_string()),
-                ("quantity", "1"),
-            ],
-        )
-        .await
-        .location();
+    browser.add(&csrf, pan.id, "1").await;
     store
         .cart_to_product
         .fault(reqwest::Method::GET, "/v1/products*", Fault::Fail);
