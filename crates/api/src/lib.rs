@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod cart;
 pub mod client;
+pub mod faults;
 pub mod money;
 pub mod order;
 pub mod problem;

@@ -64,6 +64,7 @@ use shop_api::{ClientError, Idempotency, Transport};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::Env;
+use crate::faults::Faults;
 
 use crate::request_id::REQUEST_ID;
 
@@ -307,6 +308,8 @@ pub struct Peer {
     config: PeerConfig,
     breaker: Breaker,
     metrics: ClientMetrics,
+    /// The fault rules, when `FAULTS_ENABLED` (see [`crate::faults`]).
+    faults: Option<Faults>,
 }
 
 impl Peer {
@@ -331,7 +334,14 @@ impl Peer {
             http,
             config,
             metrics,
+            faults: None,
         })
+    }
+
+    /// The same peer, its attempts subject to `faults`' peer rules.
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = Some(faults);
+        self
     }
 
     pub fn breaker_state(&self) -> BreakerState {
@@ -437,7 +447,7 @@ impl Peer {
             // then stalls must not hold the caller until TCP gives up.
             let outcome = tokio::time::timeout(
                 remaining.min(self.config.attempt_timeout),
-                exchange(&self.http, sent),
+                self.exchange(sent),
             )
             .await;
             let failed = match &outcome {
@@ -489,6 +499,29 @@ impl Peer {
             Ok(Err(e)) => Err(ClientError::Transport(e)),
             Err(_) => Err(ClientError::DeadlineExceeded(self.name.to_owned())),
         }
+    }
+}
+
+impl Peer {
+    /// One attempt, after what the fault rules for this peer say: a delay
+    /// (inside the attempt timeout, as a slow peer's would be), a 503 as
+    /// if the peer had answered it, or a connection refused (the request
+    /// goes to port 0 of loopback, which refuses every connection: the
+    /// client sees exactly what it sees of a peer that is down).
+    async fn exchange(&self, mut request: reqwest::Request) -> reqwest::Result<Response> {
+        if let Some(hit) = self.faults.as_ref().and_then(|f| f.outgoing(self.name)) {
+            if !hit.delay.is_zero() {
+                tokio::time::sleep(hit.delay).await;
+            }
+            if hit.unreachable {
+                let url = request.url_mut();
+                let _ = url.set_ip_host([127, 0, 0, 1].into());
+                let _ = url.set_port(Some(0));
+            } else if hit.fail {
+                return Ok(Response::from(crate::faults::injected_response()));
+            }
+        }
+        exchange(&self.http, request).await
     }
 }
 

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod faults;
 pub mod health;
 pub mod http_client;
 pub mod json;

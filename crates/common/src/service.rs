@@ -38,6 +38,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::auth::{Auth, AuthConfig};
 use crate::config::{ConfigError, Env};
 use crate::db::DbConfig;
+use crate::faults::{Faults, FaultsConfig};
 use crate::health::{AdminState, Readiness};
 use crate::http_client::{ClientMetrics, Peer, PeerConfig};
 use crate::metrics::Metrics;
@@ -117,6 +118,7 @@ pub struct Config<T> {
     pub db: DbConfig,
     pub auth: AuthConfig,
     pub telemetry: TelemetryConfig,
+    pub faults: FaultsConfig,
     pub settings: T,
 }
 
@@ -130,6 +132,7 @@ impl<T: Settings> Config<T> {
             db: DbConfig::from_env(env),
             auth: AuthConfig::from_env(env),
             telemetry: TelemetryConfig::from_env(env),
+            faults: FaultsConfig::from_env(env),
             http,
             settings,
         }
@@ -144,17 +147,20 @@ pub struct Platform {
     pub http: HttpConfig,
     pub metrics: Metrics,
     client_metrics: ClientMetrics,
+    /// The fault rules, when `FAULTS_ENABLED`.
+    faults: Option<Faults>,
 }
 
 impl Platform {
     /// A resilient client for calls to `name` (with this service's metrics),
     /// for a typed client of `shop-api` to run on.
     pub fn peer(&self, name: &'static str, config: &PeerConfig) -> anyhow::Result<Arc<Peer>> {
-        Ok(Arc::new(Peer::new(
-            name,
-            config.clone(),
-            self.client_metrics.clone(),
-        )?))
+        let mut peer = Peer::new(name, config.clone(), self.client_metrics.clone())?;
+        if let Some(faults) = &self.faults {
+            faults.add_peer(name);
+            peer = peer.with_faults(faults.clone());
+        }
+        Ok(Arc::new(peer))
     }
 
     /// The service credential, sent as the bearer on `/internal` calls.
@@ -177,16 +183,31 @@ pub fn openapi<S: Service>() -> utoipa::openapi::OpenApi {
 }
 
 /// The API router: the service's routes and `/openapi.json`, state applied,
-/// inside the platform middleware. No sockets involved.
-pub fn app<S: Service>(state: S::State, http: &HttpConfig, metrics: &Metrics) -> Router {
+/// inside the platform middleware, with the fault switches' middleware
+/// innermost when `faults` is given. No sockets involved.
+pub fn app<S: Service>(
+    state: S::State,
+    http: &HttpConfig,
+    metrics: &Metrics,
+    faults: Option<&Faults>,
+) -> Router {
     let (router, api) = openapi_router::<S>().split_for_parts();
+    let mut router = router.with_state(state);
+    if let Some(faults) = faults {
+        // `Router::layer` wraps the routes added so far, after routing: the
+        // middleware sees the route template, and runs inside the timeout,
+        // the load shedding and the metrics, as a slow handler would.
+        faults.add_routes(api.paths.paths.keys().map(String::as_str));
+        router = router.layer(axum::middleware::from_fn_with_state(
+            faults.clone(),
+            crate::faults::inject,
+        ));
+    }
     let api = Arc::new(api);
-    let router = router
-        .route(
-            "/openapi.json",
-            get(move || async move { axum::Json(api.as_ref().clone()) }),
-        )
-        .with_state(state);
+    let router = router.route(
+        "/openapi.json",
+        get(move || async move { axum::Json(api.as_ref().clone()) }),
+    );
     server::stack_with(router, http, metrics, S::render_problem)
 }
 
@@ -240,21 +261,30 @@ pub async fn start<S: Service>(
 ) -> anyhow::Result<Running<S>> {
     crate::db::migrate(&pool, S::migrator()).await?;
     let metrics = Metrics::new(S::NAME);
+    let faults = config
+        .faults
+        .enabled
+        .then(|| Faults::new(metrics.registry()));
     let platform = Platform {
         db: pool.clone(),
         auth: Auth::new(&config.auth)?,
         http: config.http.clone(),
         client_metrics: ClientMetrics::register(metrics.registry()),
         metrics: metrics.clone(),
+        faults: faults.clone(),
     };
     let state = S::state(&platform, config.settings)?;
-    let app = app::<S>(state.clone(), &config.http, &metrics);
+    let app = app::<S>(state.clone(), &config.http, &metrics, faults.as_ref());
     let readiness = Readiness::default();
-    let admin = crate::health::router(AdminState {
+    let mut admin = crate::health::router(AdminState {
         metrics,
         readiness: readiness.clone(),
         pool: pool.clone(),
     });
+    if let Some(faults) = faults {
+        tracing::warn!("FAULTS_ENABLED: fault switches at /faults on the admin port");
+        admin = admin.merge(crate::faults::admin_router(faults));
+    }
     let http_addr = listeners.http.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
     let tasks: Vec<_> = S::tasks(&state).into_iter().map(tokio::spawn).collect();

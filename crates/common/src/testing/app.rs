@@ -109,6 +109,8 @@ impl<S: Service> TestApp<S> {
             db: Default::default(),
             auth: auth_config(),
             telemetry: Default::default(),
+            // Tests switch faults on through the admin port, as a lab does.
+            faults: crate::faults::FaultsConfig { enabled: true },
             settings: settings.clone(),
         };
         let (stop, stopped) = oneshot::channel::<()>();
