@@ -47,6 +47,24 @@ pub fn admin_token() -> String {
     dev::token("admin", true, 3600)
 }
 
+/// The sum of the samples of metric `name` in Prometheus text `metrics`
+/// whose labels include every `key="value"` of `labels` (0 when none do):
+/// a test reads one figure whatever other labels (`service`, ...) it has.
+pub fn metric(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            (metric == name && wanted.iter().all(|w| rest.contains(w.as_str())))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
 /// A scratch database: its pool and a URL for processes to connect with.
 /// The database is dropped when the last clone of this value is.
 #[derive(Debug, Clone)]

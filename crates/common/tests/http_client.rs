@@ -388,3 +388,106 @@ async fn a_cancelled_probe_does_not_leave_the_breaker_half_open() {
     assert_eq!(resp.status(), 200);
     assert_eq!(peer.breaker_state(), BreakerState::Closed);
 }
+
+/// A peer named "stub" subject to one fault rule, as `FAULTS_ENABLED`
+/// wires it (see `shop_common::faults`).
+fn faulty_peer(
+    config: PeerConfig,
+    rule: shop_api::faults::FaultRule,
+) -> (Peer, prometheus::Registry) {
+    let (peer, registry) = peer(config);
+    let faults = shop_common::faults::Faults::new(&registry);
+    faults.add_peer("stub");
+    faults
+        .replace(shop_api::faults::FaultRules { rules: vec![rule] })
+        .expect("a valid rule");
+    (peer.with_faults(faults), registry)
+}
+
+#[tokio::test]
+async fn an_error_rate_fault_is_retried_for_idempotent_calls_only_and_never_reaches_the_peer() {
+    let (url, hits) = stub(StatusCode::OK, Duration::ZERO).await;
+    let (peer, registry) = faulty_peer(
+        quick(),
+        shop_api::faults::FaultRule {
+            error_rate: 0.5,
+            ..shop_api::faults::FaultRule::peer("stub")
+        },
+    );
+    // Half the attempts fail, the first one first: an idempotent call's
+    // first attempt gets the injected 503 and its retry gets through.
+    let resp = call(&peer, &url, Idempotency::Idempotent).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the failed attempt never left"
+    );
+    // The next attempt fails again: a non-idempotent call sent then is
+    // answered the injected 503, with no retry, and the one after passes.
+    let resp = call(&peer, &url, Idempotency::NotIdempotent).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let problem: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(problem["detail"], shop_common::faults::INJECTED);
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "not retried");
+    let resp = call(&peer, &url, Idempotency::NotIdempotent).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&registry.gather())
+        .unwrap();
+    assert!(
+        text.contains(r#"http_client_retries_total{peer="stub"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"faults_injected_total{kind="error",target="peer:stub"} 2"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_fault_is_a_refused_connection_and_the_call_never_reached_the_peer() {
+    let (url, hits) = stub(StatusCode::OK, Duration::ZERO).await;
+    let (peer, _registry) = faulty_peer(
+        quick(),
+        shop_api::faults::FaultRule {
+            unreachable: true,
+            ..shop_api::faults::FaultRule::peer("stub")
+        },
+    );
+    let err = tokio::time::timeout(SANITY, call(&peer, &url, Idempotency::Idempotent))
+        .await
+        .expect("not hung")
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::Unreachable { .. }),
+        "a connect error, as from a peer that is down: {err:?}"
+    );
+    assert!(err.never_reached_peer());
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_latency_fault_counts_against_the_attempt_timeout() {
+    let (url, hits) = stub(StatusCode::OK, Duration::ZERO).await;
+    let config = PeerConfig {
+        attempt_timeout: Duration::from_millis(100),
+        deadline: Duration::from_millis(300),
+        max_retries: 0,
+        ..quick()
+    };
+    let (peer, _registry) = faulty_peer(
+        config,
+        shop_api::faults::FaultRule {
+            latency_ms: 5_000,
+            ..shop_api::faults::FaultRule::peer("stub")
+        },
+    );
+    let err = tokio::time::timeout(SANITY, call(&peer, &url, Idempotency::Idempotent))
+        .await
+        .expect("the attempt timeout ends the call, not the fault's 5 s")
+        .unwrap_err();
+    assert!(matches!(err, ClientError::DeadlineExceeded(_)), "{err:?}");
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "it was never sent");
+}

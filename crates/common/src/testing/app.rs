@@ -39,6 +39,9 @@ pub struct TestApp<S: Service> {
     token: Option<String>,
     running: Arc<Mutex<Option<Stoppable<S>>>>,
     scratch: Option<Scratch>,
+    /// Whether the fault switches are on (they are unless a test starts the
+    /// service with [`TestApp::spawn_without_faults`]).
+    faults: bool,
 }
 
 /// The handle that stops a running service.
@@ -60,6 +63,7 @@ impl<S: Service> Clone for TestApp<S> {
             token: self.token.clone(),
             running: self.running.clone(),
             scratch: self.scratch.clone(),
+            faults: self.faults,
         }
     }
 }
@@ -85,7 +89,14 @@ impl<S: Service> TestApp<S> {
     /// addresses are ignored: the API listens on a free loopback port (or,
     /// from [`TestApp::restart`], on the port it had), the admin port too.
     pub async fn spawn_with(db: PgPool, settings: S::Settings, http: HttpConfig) -> Self {
-        Self::start_on(db, settings, http, ([127, 0, 0, 1], 0).into(), None).await
+        Self::start_on(db, settings, http, ([127, 0, 0, 1], 0).into(), None, true).await
+    }
+
+    /// Starts the service as production does by default: without the fault
+    /// switches (`FAULTS_ENABLED` unset).
+    pub async fn spawn_without_faults(db: PgPool, settings: S::Settings) -> Self {
+        let addr = ([127, 0, 0, 1], 0).into();
+        Self::start_on(db, settings, HttpConfig::default(), addr, None, false).await
     }
 
     async fn start_on(
@@ -94,6 +105,7 @@ impl<S: Service> TestApp<S> {
         http: HttpConfig,
         addr: SocketAddr,
         scratch: Option<Scratch>,
+        faults: bool,
     ) -> Self {
         init_test_log();
         let listeners = Listeners {
@@ -110,7 +122,7 @@ impl<S: Service> TestApp<S> {
             auth: auth_config(),
             telemetry: Default::default(),
             // Tests switch faults on through the admin port, as a lab does.
-            faults: crate::faults::FaultsConfig { enabled: true },
+            faults: crate::faults::FaultsConfig { enabled: faults },
             settings: settings.clone(),
         };
         let (stop, stopped) = oneshot::channel::<()>();
@@ -130,6 +142,7 @@ impl<S: Service> TestApp<S> {
             token: None,
             running: Arc::new(Mutex::new(Some(Stoppable { stop, running }))),
             scratch,
+            faults,
         }
     }
 
@@ -163,6 +176,7 @@ impl<S: Service> TestApp<S> {
             self.http.clone(),
             addr,
             self.scratch.clone(),
+            self.faults,
         )
         .await;
         app.token = self.token.clone();
@@ -239,6 +253,28 @@ impl<S: Service> TestApp<S> {
     /// `GET path`.
     pub async fn get(&self, path: &str) -> Resp {
         self.call(Method::GET, path, None).await
+    }
+
+    /// `method /faults` on the admin port (`PUT` with `rules`, a
+    /// [`shop_api::faults::FaultRules`] as JSON), answered whole.
+    pub async fn faults(&self, method: Method, rules: Option<Value>) -> Resp {
+        let req = self
+            .client
+            .request(method, format!("{}/faults", self.admin_url));
+        let req = match rules {
+            Some(rules) => req.json(&rules),
+            None => req,
+        };
+        self.send(req).await
+    }
+
+    /// Replaces the fault rules with `rules` (a JSON array of rules) and
+    /// checks they were taken.
+    pub async fn set_faults(&self, rules: Value) {
+        let resp = self
+            .faults(Method::PUT, Some(serde_json::json!({ "rules": rules })))
+            .await;
+        assert_eq!(resp.status, StatusCode::OK, "faults refused: {}", resp.body);
     }
 
     /// The admin port's `/metrics` text.

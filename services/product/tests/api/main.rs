@@ -7,6 +7,7 @@ mod cache;
 mod catalog;
 mod concurrency;
 mod errors;
+mod faults;
 mod helpers;
 mod locking;
 mod plans;
