@@ -77,6 +77,28 @@ async fn with_product_down_the_cart_still_answers_marked_stale(db: PgPool) {
 }
 
 #[sqlx::test]
+async fn with_product_slower_than_the_refresh_deadline_the_cart_answers_stale(db: PgPool) {
+    let app = TestCart::new(db).await;
+    let lamp = app.product("Lamp", 1000, "EUR").await;
+    app.put("alice", lamp, 3).await;
+    // A fault switch on product (as the "slow product" lab sets it): its
+    // listing, where cart reads current prices in one batch, takes 2 s,
+    // four times cart's 500 ms refresh deadline.
+    app.product
+        .set_faults(json!([{"route": "/v1/products", "method": "GET", "latency_ms": 2000}]))
+        .await;
+    let cart = app.cart("alice").await;
+    assert_eq!(cart.status, StatusCode::OK, "{}", cart.body);
+    assert_eq!(cart.body["prices_stale"], true, "{}", cart.body);
+    assert_eq!(cart.body["total"]["amount"], 3000, "the stored prices");
+
+    // The fault cleared, the next read is fresh again.
+    app.product.faults(Method::DELETE, None).await;
+    let cart = app.cart("alice").await;
+    assert_eq!(cart.body["prices_stale"], false, "{}", cart.body);
+}
+
+#[sqlx::test]
 async fn unknown_and_archived_products_cannot_be_added(db: PgPool) {
     let app = TestCart::new(db).await;
     app.put("alice", Uuid::now_v7(), 1)

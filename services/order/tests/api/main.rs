@@ -6,6 +6,7 @@ mod checkout;
 mod crash;
 mod docs;
 mod failures;
+mod faults;
 mod helpers;
 mod load;
 mod recovery;
