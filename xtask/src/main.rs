@@ -19,9 +19,12 @@
 //!   images, compose up, e2e and fault tests through the gateway, down).
 //! - `cargo xtask token <subject> [--admin] [--ttl SECS]`: a development
 //!   bearer token.
+//! - `cargo xtask fault SERVICE list|clear|RULE...`: the fault switches of a
+//!   running stack (docs/labs/).
 
 mod bench;
 mod dev;
+mod fault;
 mod gateway;
 mod load;
 mod pg;
@@ -68,7 +71,10 @@ commands:
                                       the e2e and fault tests through the gateway,
                                       take it down (docker/ci.sh)
   token <subject> [--admin] [--ttl SECS]
-                                      print a development bearer token";
+                                      print a development bearer token
+  fault SERVICE list|clear|RULE... [--admin URL]
+                                      set, list or clear the fault switches of a
+                                      running stack (docs/labs/; `fault --help`)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -77,6 +83,7 @@ fn main() -> ExitCode {
         Some("dev") => dev::run(),
         Some("e2e") => tests::run_e2e(&args[1..]),
         Some("token") => token::run(&args[1..]),
+        Some("fault") => fault::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("load") => load::run(&args[1..]),
         Some("schemathesis") => schemathesis::run(&args[1..]),

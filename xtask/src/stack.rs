@@ -258,6 +258,8 @@ fn service_env(
         ("INTERNAL_TOKEN", DEV_INTERNAL_TOKEN.to_owned()),
         // The development key and credential above are refused otherwise.
         ("DEVELOPMENT_MODE", "true".to_owned()),
+        // The labs' fault switches, on each admin port (docs/labs/).
+        ("FAULTS_ENABLED", "true".to_owned()),
         // The caller's RUST_LOG wins (`RUST_LOG=debug cargo xtask dev`).
         (
             "RUST_LOG",

@@ -92,6 +92,63 @@ impl FaultRule {
     }
 }
 
+/// The command-line form of a rule, shared by `cargo xtask fault` and
+/// `docker/tools/fault.pl`: `key=value` pairs joined by commas, a bare
+/// `unreachable` meaning `unreachable=true`, such as
+/// `route=/v1/products/{id},latency_ms=800` or `peer=product,unreachable`.
+/// Only the syntax is checked here; the service checks the meaning
+/// (a known route, a rate between 0 and 1, ...).
+impl std::str::FromStr for FaultRule {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut rule = Self::default();
+        for pair in text.split(',') {
+            let (key, value) = match pair.split_once('=') {
+                Some((key, value)) => (key, Some(value)),
+                None => (pair, None),
+            };
+            let number = |v: Option<&str>| -> Result<u64, String> {
+                v.and_then(|v| v.parse().ok())
+                    .ok_or_else(|| format!("{key} takes a whole number: {pair:?}"))
+            };
+            let word = |v: Option<&str>| -> Result<Option<String>, String> {
+                match v {
+                    Some(v) if !v.is_empty() => Ok(Some(v.to_owned())),
+                    _ => Err(format!("{key} takes a value: {pair:?}")),
+                }
+            };
+            match key {
+                "route" => rule.route = word(value)?,
+                "peer" => rule.peer = word(value)?,
+                "method" => rule.method = word(value)?,
+                "latency_ms" => rule.latency_ms = number(value)?,
+                "jitter_ms" => rule.jitter_ms = number(value)?,
+                "ttl_secs" => rule.ttl_secs = number(value)?,
+                "error_rate" => {
+                    rule.error_rate = value
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(|| format!("error_rate takes a number: {pair:?}"))?
+                }
+                "unreachable" => {
+                    rule.unreachable = match value {
+                        None | Some("true") => true,
+                        Some("false") => false,
+                        _ => return Err(format!("unreachable takes true or false: {pair:?}")),
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown key {key:?} (keys: route, peer, method, latency_ms, \
+                         jitter_ms, error_rate, unreachable, ttl_secs)"
+                    ));
+                }
+            }
+        }
+        Ok(rule)
+    }
+}
+
 fn default_ttl() -> u64 {
     DEFAULT_FAULT_TTL_SECS
 }
@@ -119,6 +176,42 @@ mod tests {
             json,
             serde_json::json!({"rules":[{"peer":"product","error_rate":0.5,"ttl_secs":300}]})
         );
+    }
+
+    #[test]
+    fn the_command_line_form_reads_every_key_and_refuses_what_it_cannot_read() {
+        let rule: FaultRule = "route=/v1/orders,method=POST,latency_ms=800,jitter_ms=200,\
+                               error_rate=0.25,ttl_secs=60"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            rule,
+            FaultRule {
+                method: Some("POST".into()),
+                latency_ms: 800,
+                jitter_ms: 200,
+                error_rate: 0.25,
+                ttl_secs: 60,
+                ..FaultRule::route("/v1/orders")
+            }
+        );
+        let rule: FaultRule = "peer=product,unreachable".parse().unwrap();
+        assert_eq!(
+            rule,
+            FaultRule {
+                unreachable: true,
+                ..FaultRule::peer("product")
+            }
+        );
+        for bad in [
+            "latency=5",
+            "latency_ms=soon",
+            "route=",
+            "unreachable=yes",
+            "",
+        ] {
+            assert!(bad.parse::<FaultRule>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -185,3 +185,59 @@ async fn rules_naming_what_does_not_exist_are_refused_each_with_its_reason(db: P
         "nothing changed"
     );
 }
+
+/// `docker/tools/fault.pl`, the Compose stack's fault tool, run against
+/// this service's admin port: it reads a rule as `cargo xtask fault` does
+/// (`FaultRule::from_str`) and sets it, lists it and clears it.
+#[sqlx::test]
+async fn the_compose_fault_tool_sets_lists_and_clears_rules_as_xtask_reads_them(db: PgPool) {
+    let app = spawn(db).await;
+    let port = app.admin_url.rsplit(':').next().unwrap().to_owned();
+    let tool = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docker/tools/fault.pl");
+    // The tool blocks: it runs beside the runtime that serves the app.
+    let run = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let port = port.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new("perl")
+                .arg(tool)
+                .arg("127.0.0.1")
+                .args(args)
+                .env("ADMIN_PORT", port)
+                .output()
+                .expect("perl runs");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            (out.status.success(), text)
+        })
+    };
+    let texts = [
+        "route=/v1/products/{id},method=GET,latency_ms=800,jitter_ms=200,ttl_secs=60",
+        "route=/v1/products,error_rate=0.25",
+    ];
+    let (ok, out) = run(&texts).await.unwrap();
+    assert!(ok, "{out}");
+    let listed: shop_api::faults::FaultRules =
+        serde_json::from_value(app.faults(Method::GET, None).await.body).unwrap();
+    for (got, text) in listed.rules.iter().zip(texts) {
+        let want: shop_api::faults::FaultRule = text.parse().unwrap();
+        // What GET answers counts the TTL down; the rest is as read.
+        assert!(got.ttl_secs <= want.ttl_secs && got.ttl_secs + 2 >= want.ttl_secs);
+        let got = shop_api::faults::FaultRule {
+            ttl_secs: want.ttl_secs,
+            ..got.clone()
+        };
+        assert_eq!(got, want, "{text}");
+    }
+    assert_eq!(listed.rules.len(), 2);
+
+    let (ok, out) = run(&["list"]).await.unwrap();
+    assert!(ok && out.contains("/v1/products/{id}"), "{out}");
+    let (ok, out) = run(&["peer=warehouse,unreachable"]).await.unwrap();
+    assert!(
+        !ok && out.contains("422"),
+        "a refused rule fails the tool: {out}"
+    );
+    let (ok, out) = run(&["clear"]).await.unwrap();
+    assert!(ok, "{out}");
+    assert_eq!(app.faults(Method::GET, None).await.body["rules"], json!([]));
+}
