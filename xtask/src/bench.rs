@@ -33,6 +33,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         None => all(),
         Some("reads") => reads(),
+        Some("faults") => faults_cost(),
         Some("checkout") => checkout_load(),
         Some("profile") => crate::profile::run(&args[1..]),
         Some("sequential") => checkouts(&args[1..]),
@@ -183,6 +184,98 @@ fn reads() -> anyhow::Result<()> {
     println!("after load:");
     for (name, kib) in stack.rss_kib() {
         println!("  {name:<8} {:.1} MiB", kib as f64 / 1024.0);
+    }
+    Ok(())
+}
+
+/// `bench faults`: what the fault switches cost a request when they are
+/// on but idle, beside the same reads with them off (as in production),
+/// three rounds each, alternating, a fresh database and product each time.
+/// Off, the fault middleware is not installed at all, so "off" is the
+/// platform's own cost; "on, no rules" adds the middleware's look at an
+/// empty rule list; "on, a rule elsewhere" adds a scan past a rule for
+/// another route, which every request of a lab pays.
+fn faults_cost() -> anyhow::Result<()> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        bail!("wrk is not installed (Debian: apt-get install wrk)");
+    }
+    let modes: [(&str, &str, bool); 3] = [
+        ("off (production)", "false", false),
+        ("on, no rules", "true", false),
+        ("on, a rule on another route", "true", true),
+    ];
+    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    for round in 1..=3 {
+        for (i, (label, enabled, rule)) in modes.iter().enumerate() {
+            let db = DbServer::from_env_or_start()?;
+            let product: Vec<_> = stack::free_endpoints()
+                .into_iter()
+                .filter(|e| e.name == "product")
+                .collect();
+            let stack = Stack::start_configured(
+                &db,
+                product,
+                Logs::Files,
+                Profile::Release,
+                &[("FAULTS_ENABLED", enabled), ("RUST_LOG", "warn")],
+            )?;
+            let url = stack.url("product");
+            let admin = format!("http://127.0.0.1:{}", stack.endpoints[0].admin_port);
+            let id = runtime.block_on(async {
+                crate::dev::load_catalog(&url).await?;
+                if *rule {
+                    let rules = shop_api::faults::FaultRules {
+                        rules: vec![shop_api::faults::FaultRule {
+                            latency_ms: 1,
+                            ..shop_api::faults::FaultRule::route("/v1/products")
+                        }],
+                    };
+                    reqwest::Client::new()
+                        .put(format!("{admin}/faults"))
+                        .json(&rules)
+                        .send()
+                        .await?
+                        .error_for_status()?;
+                }
+                let page = shop_api::ProductClient::new(reqwest::Client::new(), &url)
+                    .list(&shop_api::product::ListProducts {
+                        limit: Some(1),
+                        ..Default::default()
+                    })
+                    .await?;
+                anyhow::Ok(page.items[0].id)
+            })?;
+            let wrk = output(
+                Command::new("wrk")
+                    .args(["-t1", "-c64", "-d8s"])
+                    .arg(format!("{url}/v1/products/{id}")),
+                "wrk",
+            )?;
+            let rps = figure(&wrk, "Requests/sec:").context("wrk printed no Requests/sec")?;
+            println!("round {round}: faults {label:<28} {rps:>8.0} requests/s");
+            figures[i].push(rps);
+            drop(stack);
+            drop(db);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let off = median(&mut figures[0].clone());
+    println!(
+        "
+GET /v1/products/{{id}} (cached read, RUST_LOG=warn), wrk -t1 -c64 -d8s, medians of 3:"
+    );
+    for ((label, _, _), runs) in modes.iter().zip(&mut figures) {
+        let m = median(runs);
+        println!(
+            "  faults {label:<28} {m:>8.0} requests/s   / off = {:.3}",
+            m / off
+        );
     }
     Ok(())
 }

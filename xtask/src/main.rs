@@ -56,6 +56,9 @@ commands:
   bench reads                         product reads under wrk beside pgbench -S, the
                                       same through the gateway's nginx.conf (with the
                                       host's nginx), and the services' memory (needs wrk)
+  bench faults                        product reads with the fault switches off, on
+                                      with no rules, and on with a rule elsewhere
+                                      (release build; needs wrk)
   bench profile [--seconds=N]         statements and commits per checkout in each
                                       service's database (pg_stat_statements)
   schemathesis [--install] [--max-examples N] [--only RUN] [-- ARGS]

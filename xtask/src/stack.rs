@@ -65,6 +65,18 @@ impl Stack {
         logs: Logs,
         profile: Profile,
     ) -> anyhow::Result<Self> {
+        Self::start_configured(db, endpoints, logs, profile, &[])
+    }
+
+    /// Like [`Stack::start_with`], with `extra` variables set in every
+    /// service on top of the stack's own (`FAULTS_ENABLED=false`, say).
+    pub fn start_configured(
+        db: &DbServer,
+        endpoints: Vec<Endpoint>,
+        logs: Logs,
+        profile: Profile,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let urls = endpoints
             .iter()
             .map(|svc| db.create_service_db(svc.name))
@@ -85,7 +97,7 @@ impl Stack {
                     started.or(fixed).cloned()
                 })
                 .collect();
-            let mut child = spawn(svc, url, &known, logs, profile)?;
+            let mut child = spawn(svc, url, &known, logs, profile, extra)?;
             let bound = if svc.port == 0 || svc.admin_port == 0 {
                 match bound_endpoint(svc, &mut child, logs) {
                     Ok(bound) => bound,
@@ -305,6 +317,7 @@ fn spawn(
     all: &[Endpoint],
     logs: Logs,
     profile: Profile,
+    extra: &[(&str, &str)],
 ) -> anyhow::Result<Child> {
     let dir = match profile {
         Profile::Debug => "target/debug",
@@ -313,6 +326,7 @@ fn spawn(
     let exe = crate::workspace_root().join(dir).join(svc.name);
     let mut cmd = Command::new(&exe);
     cmd.envs(service_env(svc, database_url, all, logs));
+    cmd.envs(extra.iter().copied());
     if logs == Logs::Files {
         std::fs::create_dir_all(log_dir())?;
         let file = std::fs::File::create(log_dir().join(format!("{}.log", svc.name)))?;
