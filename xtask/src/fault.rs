@@ -55,9 +55,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         rules => {
             let rules = rules
                 .iter()
-                .map(|r| r.parse::<FaultRule>().map_err(anyhow::Error::msg))
-                .collect::<anyhow::Result<Vec<_>>>()
-                .with_context(|| format!("reading the rules\n{USAGE}"))?;
+                .map(|r| {
+                    r.parse::<FaultRule>()
+                        .map_err(|e| anyhow::anyhow!("{r:?}: {e}\n{USAGE}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             http.put(&url).json(&FaultRules { rules })
         }
     };
