@@ -2355,6 +2355,14 @@ fn only_the_dev_overlays_switch_on_development_mode() {
                 "{overlay_name}: {} DEVELOPMENT_MODE",
                 service.name
             );
+            // The fault switches go with development mode too: anyone who
+            // reaches an admin port could slow or break a service with them.
+            assert_eq!(
+                env.get("FAULTS_ENABLED").map(String::as_str),
+                Some(expected),
+                "{overlay_name}: {} FAULTS_ENABLED",
+                service.name
+            );
             // The storefront's "sign in as" form (tokens from the
             // development key) goes with development mode: the dev stacks
             // have no other way to sign in, a real one must not have it.
