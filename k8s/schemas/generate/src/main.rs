@@ -140,10 +140,8 @@ fn no_null(map: &mut Map<String, Value>) {
             }
         }
     }
-    if map.get("enum").is_some_and(Value::is_array) {
-        if let Some(Value::Array(values)) = map.get_mut("enum") {
-            values.retain(|v| !v.is_null());
-        }
+    if let Some(Value::Array(values)) = map.get_mut("enum") {
+        values.retain(|v| !v.is_null());
     }
 }
 
