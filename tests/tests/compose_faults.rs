@@ -1,8 +1,9 @@
 //! Faults against the composed containers: the order container killed in
 //! the middle of a burst of checkouts, and the product container stopped.
 //!
-//! Ignored in ordinary runs: they need the Compose stack and the docker and
-//! docker-compose CLIs. `docker/ci.sh` runs them against its stack, one at a
+//! Ignored in ordinary runs: they need the Compose stack, the docker CLI and
+//! Docker Compose (v2's `docker compose` or v1's `docker-compose`, whichever
+//! `e2e::compose` finds). `docker/ci.sh` runs them against its stack, one at a
 //! time (each takes down a service the other needs), with
 //! `SHOP_GATEWAY_URL` and `COMPOSE_PROJECT_NAME` set: under nextest
 //! `cargo xtask e2e --against --run-ignored only -E 'binary(compose_faults)' -j 1`,
@@ -12,7 +13,6 @@
 //! (`tokio::process`), never a blocking wait on its thread: the clients of
 //! a burst keep sending and reading while a container is killed.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,27 +29,31 @@ use tokio::sync::Notify;
 /// cut off" from "the service answered 503".
 const GATEWAY_UNREACHABLE: &str = "the service is not reachable, try again shortly";
 
-/// Runs `program args` from the workspace root and returns its stdout,
-/// trimmed; fails the test if it fails.
-async fn run(program: &str, args: &[&str]) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let out = tokio::process::Command::new(program)
+/// Runs `command` with `args` and returns its stdout, trimmed; fails the
+/// test if it fails.
+async fn output(mut command: tokio::process::Command, what: &str, args: &[&str]) -> String {
+    let out = command
         .args(args)
-        .current_dir(root)
         .output()
         .await
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+        .unwrap_or_else(|e| panic!("{what} runs: {e}"));
     assert!(
         out.status.success(),
-        "{program} {args:?} failed ({}): {}",
+        "{what} {args:?} failed ({}): {}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// `docker ARGS`.
+async fn run_docker(args: &[&str]) -> String {
+    output(tokio::process::Command::new("docker"), "docker", args).await
+}
+
+/// Docker Compose with `args`, v2 or v1 (`e2e::compose`).
 async fn compose(args: &[&str]) -> String {
-    run("docker-compose", args).await
+    output(e2e::compose(), "compose", args).await
 }
 
 /// True when the request got no answer from the service: the connection
@@ -174,8 +178,8 @@ async fn killing_order_mid_burst_loses_and_duplicates_nothing() {
             () = tokio::time::sleep(Duration::from_millis(150)) => {}
         }
         let issued = Instant::now();
-        run("docker", &["kill", "--signal", "KILL", &container]).await;
-        run("docker", &["start", &container]).await;
+        run_docker(&["kill", "--signal", "KILL", &container]).await;
+        run_docker(&["start", &container]).await;
         issued
     };
     let (sent, killed_at) = tokio::join!(burst, killer);

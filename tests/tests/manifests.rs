@@ -9,8 +9,14 @@
 //! overlay generates; the dev overlay's objects (PostgreSQL) join the base.
 //!
 //! A service joins with one line in [`services`]: its name, and the function
-//! that loads its configuration. A one-shot binary run as a Job (the load
-//! generator, from the component `k8s/components/load`) joins in [`jobs`].
+//! that loads its configuration. A one-shot program run as a Job (the load
+//! generator, from the component `k8s/components/load`; the dev overlay's
+//! catalog loader, docker/tools' scripts) joins in [`jobs`]. The public
+//! routes are held to the services' paths twice: the Ingress, and the
+//! Gateway API HTTPRoute of `k8s/components/gateway-api` with the dev
+//! overlay's Gateway. The token pod (`k8s/overlays/dev/tools/token-pod.json`,
+//! which `kubectl run` takes as its overrides) is checked with the dev
+//! overlay it runs in.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -132,46 +138,142 @@ impl Service {
     }
 }
 
-/// A workspace binary the manifests run to completion as a Job, held to the
-/// same rules as the services. Its configuration is a clap command line, so
-/// it is checked by the text of its sources rather than by loading it.
+/// A one-shot program the manifests run to completion as a Job, held to the
+/// same rules as the services. Its configuration is a clap command line or a
+/// script's environment, so it is checked by the text of its sources rather
+/// than by loading it.
 struct Job {
     /// The Job, its container, its ServiceAccount and its pods'
     /// `app.kubernetes.io/name`.
     name: &'static str,
-    /// The overlay that renders it (the component alone renders nothing).
-    overlay: &'static str,
-    /// The image as the manifests name it (the Dockerfile's folder under
-    /// `docker/` without the `shop-`), and the binary its ENTRYPOINT runs.
-    image: &'static str,
-    binary: &'static str,
-    /// The services it calls, each by its own `SHOP_<NAME>_URL`.
-    calls: &'static [&'static str],
-    /// Its crate, whose sources declare the variables it reads (clap's
-    /// `env = "NAME"`), and the file with its `Args`.
-    krate: &'static str,
-    cli: &'static str,
+    /// The overlays that render it (a component alone renders nothing).
+    overlays: &'static [&'static str],
+    /// What it runs.
+    program: Program,
+    /// The services it calls, each with the variable holding its URL.
+    calls: &'static [(&'static str, &'static str)],
+    /// Variables it takes from where the services take theirs: (its own,
+    /// the services'), so the two sides cannot drift apart.
+    shared: &'static [(&'static str, &'static str)],
+    /// The variable naming the file with the key it signs tokens with.
+    signing_key: &'static str,
+    /// Whether a failed run is retried: only when running it again is safe.
+    retried: bool,
     /// Variables the code reads that the Job leaves unset on purpose, and why.
     unset_on_purpose: &'static [(&'static str, &'static str)],
 }
 
+/// What a Job runs.
+enum Program {
+    /// A workspace binary in a Shop image (ENTRYPOINT the binary, no
+    /// `command`), configured by clap flags and their `env = "..."`.
+    Binary {
+        /// The image as the manifests name it (the Dockerfile's folder
+        /// under `docker/` without the `shop-`), and the binary its
+        /// ENTRYPOINT runs.
+        image: &'static str,
+        binary: &'static str,
+        /// Its crate, and the file with its `Args`.
+        krate: &'static str,
+        cli: &'static str,
+    },
+    /// Scripts of docker/tools in the PostgreSQL image, as Compose's tools
+    /// run them, from copies the overlay mounts from a ConfigMap.
+    Tools {
+        /// The Compose service that runs the same command.
+        compose_service: &'static str,
+        /// The scripts it runs (the first is the command), in docker/tools.
+        scripts: &'static [&'static str],
+        /// The generated ConfigMap with the copies, and each copy's key
+        /// and original.
+        config_map: &'static str,
+        copies: &'static [(&'static str, &'static str)],
+        /// The variable bounding how long it waits for the services.
+        wait: &'static str,
+    },
+}
+
 /// Every Job the manifests run. One entry each.
 fn jobs() -> Vec<Job> {
-    vec![Job {
-        name: "load",
-        overlay: "dev-load",
-        image: "shop-load",
-        binary: "shop-load",
-        // The APIs; never the storefront.
-        calls: &["product", "cart", "order"],
-        krate: "crates/load",
-        cli: "crates/load/src/cli.rs",
-        unset_on_purpose: &[(
-            "SHOP_GATEWAY_URL",
-            "the Job calls each service by its own URL: the audit needs product's \
+    vec![
+        Job {
+            name: "load",
+            overlays: &["dev-load"],
+            program: Program::Binary {
+                image: "shop-load",
+                binary: "shop-load",
+                krate: "crates/load",
+                cli: "crates/load/src/cli.rs",
+            },
+            // The APIs; never the storefront.
+            calls: &[
+                ("product", "SHOP_PRODUCT_URL"),
+                ("cart", "SHOP_CART_URL"),
+                ("order", "SHOP_ORDER_URL"),
+            ],
+            shared: &[
+                ("SHOP_INTERNAL_TOKEN", "INTERNAL_TOKEN"),
+                ("AUTH_ISSUER", "AUTH_ISSUER"),
+                ("AUTH_AUDIENCE", "AUTH_AUDIENCE"),
+            ],
+            signing_key: "LOAD_SIGNING_KEY_FILE",
+            // A second attempt would load a system the first one already
+            // changed.
+            retried: false,
+            unset_on_purpose: &[(
+                "SHOP_GATEWAY_URL",
+                "the Job calls each service by its own URL: the audit needs product's \
                  internal API, which no gateway or ingress routes",
-        )],
-    }]
+            )],
+        },
+        Job {
+            name: "catalog",
+            // dev-load is dev plus the load component.
+            overlays: &["dev", "dev-load"],
+            program: Program::Tools {
+                compose_service: "catalog",
+                scripts: &["load-catalog.pl", "token.sh"],
+                config_map: "shop-tools",
+                copies: &[
+                    ("load-catalog.pl", "docker/tools/load-catalog.pl"),
+                    ("token.sh", "docker/tools/token.sh"),
+                    ("catalog.json", "xtask/data/catalog.json"),
+                ],
+                wait: "PRODUCT_WAIT_SECONDS",
+            },
+            calls: &[("product", "PRODUCT_URL")],
+            shared: &[
+                ("AUTH_ISSUER", "AUTH_ISSUER"),
+                ("AUTH_AUDIENCE", "AUTH_AUDIENCE"),
+            ],
+            signing_key: "DEV_PRIVATE_KEY",
+            // It creates only the products not listed yet: a retry after a
+            // failure half-way finishes the catalog.
+            retried: true,
+            unset_on_purpose: &[],
+        },
+    ]
+}
+
+impl Job {
+    /// The variables its code reads: clap's `env = "..."` in its crate, or
+    /// the environment its scripts read.
+    fn variables_read(&self) -> BTreeSet<String> {
+        match &self.program {
+            Program::Binary { krate, .. } => {
+                variables_read(&rust_files(&root().join(krate).join("src")))
+            }
+            Program::Tools { scripts, .. } => script_variables(scripts),
+        }
+    }
+
+    /// The program, for messages.
+    fn program_name(&self) -> &'static str {
+        match &self.program {
+            Program::Binary { binary, .. } => binary,
+            Program::Tools { scripts, .. } => scripts[0],
+        }
+    }
 }
 
 /// Every overlay in k8s/overlays; dev-load is dev plus the component
@@ -221,36 +323,56 @@ const UNSET_ON_PURPOSE: &[(&str, &str)] = &[
 ];
 
 /// Peers outside the namespace, as the NetworkPolicies name them: namespace,
-/// pod label `app.kubernetes.io/name` (or `k8s-app` for DNS), and what the
-/// test calls them.
+/// the labels of its pods (a policy must select them by some of these), and
+/// what the test calls them.
 struct External {
     id: &'static str,
     namespace: &'static str,
-    label: (&'static str, &'static str),
+    labels: &'static [(&'static str, &'static str)],
 }
 
 const EXTERNALS: &[External] = &[
     External {
         id: "ingress-controller",
         namespace: "ingress-nginx",
-        label: ("app.kubernetes.io/name", "ingress-nginx"),
+        labels: &[("app.kubernetes.io/name", "ingress-nginx")],
+    },
+    // Envoy Gateway's Envoy pods for the dev overlay's Gateway `shop` in the
+    // namespace `shop`: Envoy Gateway runs them in its own namespace and
+    // labels them with the Gateway they serve.
+    External {
+        id: "gateway",
+        namespace: ENVOY_GATEWAY_NAMESPACE,
+        labels: &[
+            ("app.kubernetes.io/name", "envoy"),
+            ("app.kubernetes.io/component", "proxy"),
+            ("app.kubernetes.io/managed-by", "envoy-gateway"),
+            ("gateway.envoyproxy.io/owning-gateway-name", "shop"),
+            ("gateway.envoyproxy.io/owning-gateway-namespace", "shop"),
+        ],
     },
     External {
         id: "prometheus",
         namespace: "monitoring",
-        label: ("app.kubernetes.io/name", "prometheus"),
+        labels: &[("app.kubernetes.io/name", "prometheus")],
     },
     External {
         id: "otel-collector",
         namespace: "observability",
-        label: ("app.kubernetes.io/name", "otel-collector"),
+        labels: &[("app.kubernetes.io/name", "otel-collector")],
     },
     External {
         id: "dns",
         namespace: "kube-system",
-        label: ("k8s-app", "kube-dns"),
+        labels: &[("k8s-app", "kube-dns")],
     },
 ];
+
+/// Envoy Gateway, the Gateway API implementation the dev overlay's Gateway
+/// is for: the namespace its install manifest runs it (and, by default,
+/// every Gateway's proxies) in, and its GatewayClass controller.
+const ENVOY_GATEWAY_NAMESPACE: &str = "envoy-gateway-system";
+const ENVOY_GATEWAY_CONTROLLER: &str = "gateway.envoyproxy.io/gatewayclass-controller";
 
 /// The admin paths the probes use, and what the admin router answers for
 /// each without a database (`/readyz` checks the database: 503, not 404).
@@ -328,12 +450,20 @@ struct Tree {
     secrets: BTreeMap<String, Data>,
     /// Image name -> tag, from `images`.
     image_tags: BTreeMap<String, String>,
+    /// Generated ConfigMaps and Secrets whose names get no content hash
+    /// (`options: disableNameSuffixHash`), so that objects outside
+    /// kustomize can name them.
+    unhashed: BTreeSet<String>,
+    /// The namespace the kustomization puts everything in.
+    namespace: String,
 }
 
 impl Tree {
     fn load(dir: &Path) -> Self {
         let mut tree = Tree::default();
         tree.add(dir);
+        let k = parse_all(&dir.join("kustomization.yaml")).remove(0);
+        tree.namespace = str_of(&k["namespace"]).to_owned();
         tree
     }
 
@@ -396,6 +526,9 @@ impl Tree {
         ] {
             for generator in seq(&k[key]) {
                 let name = str_of(&generator["name"]).to_owned();
+                if generator["options"]["disableNameSuffixHash"].as_bool() == Some(true) {
+                    self.unhashed.insert(name.clone());
+                }
                 let mut data = Data::new();
                 for literal in seq(&generator["literals"]) {
                     let (k, v) = str_of(literal)
@@ -588,6 +721,44 @@ fn variables_read(files: &[PathBuf]) -> BTreeSet<String> {
     names
 }
 
+/// The variables scripts of docker/tools read: Perl's `$ENV{NAME}` and a
+/// shell's `${NAME:-default}` (names in capitals: the scripts' own
+/// variables are in lower case).
+fn script_variables(scripts: &[&str]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for script in scripts {
+        let text = read(&root().join("docker/tools").join(script));
+        for (open, close) in [("$ENV{", "}"), ("${", ":-")] {
+            for (at, _) in text.match_indices(open) {
+                let rest = &text[at + open.len()..];
+                let Some(end) = rest.find(close) else {
+                    continue;
+                };
+                let name = &rest[..end];
+                if name.starts_with(|c: char| c.is_ascii_uppercase())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                {
+                    names.insert(name.to_owned());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// The default a shell script gives a variable (`${NAME:-default}`).
+fn script_default(script: &str, variable: &str) -> String {
+    let text = read(&root().join("docker/tools").join(script));
+    let open = format!("${{{variable}:-");
+    let at = text
+        .find(&open)
+        .unwrap_or_else(|| panic!("{script} gives {variable} no default"));
+    let rest = &text[at + open.len()..];
+    rest[..rest.find('}').unwrap()].to_owned()
+}
+
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -676,8 +847,8 @@ fn a_service_in_the_workspace_is_checked_with_its_own_config() {
             service.name
         );
     }
-    // The same for Jobs: each one an entry of jobs(), run by one overlay,
-    // whose binary its crate builds.
+    // The same for Jobs: each one an entry of jobs(), run by the overlays it
+    // names, whose binary its crate builds or whose scripts docker/tools has.
     let on_disk: BTreeSet<_> = std::fs::read_dir(root().join("k8s/overlays"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -691,7 +862,7 @@ fn a_service_in_the_workspace_is_checked_with_its_own_config() {
             .collect();
         let listed: BTreeSet<_> = jobs()
             .iter()
-            .filter(|j| j.overlay == *overlay_name)
+            .filter(|j| j.overlays.contains(overlay_name))
             .map(|j| j.name.to_owned())
             .collect();
         assert_eq!(
@@ -700,17 +871,28 @@ fn a_service_in_the_workspace_is_checked_with_its_own_config() {
         );
     }
     for job in jobs() {
-        let manifest = read(&root().join(job.krate).join("Cargo.toml"));
-        let name = format!("name = \"{}\"", job.binary);
-        assert!(
-            manifest
-                .split("[[bin]]")
-                .skip(1)
-                .any(|bin| bin.lines().any(|l| l.trim() == name)),
-            "{}/Cargo.toml builds the binary {}",
-            job.krate,
-            job.binary
-        );
+        match job.program {
+            Program::Binary { binary, krate, .. } => {
+                let manifest = read(&root().join(krate).join("Cargo.toml"));
+                let name = format!("name = \"{binary}\"");
+                assert!(
+                    manifest
+                        .split("[[bin]]")
+                        .skip(1)
+                        .any(|bin| bin.lines().any(|l| l.trim() == name)),
+                    "{krate}/Cargo.toml builds the binary {binary}"
+                );
+            }
+            Program::Tools { scripts, .. } => {
+                for script in scripts {
+                    assert!(
+                        root().join("docker/tools").join(script).exists(),
+                        "{}: docker/tools/{script}",
+                        job.name
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -733,7 +915,7 @@ fn every_deployment_satisfies_its_service_config() {
                 );
             }
         }
-        for job in jobs().iter().filter(|j| j.overlay == overlay_name) {
+        for job in jobs().iter().filter(|j| j.overlays.contains(&overlay_name)) {
             let job_object = tree.one("Job", job.name);
             let (_, ext) = environment(&tree, job.name, container(job_object, job.name));
             external.extend(ext);
@@ -815,11 +997,17 @@ fn deployments_set_exactly_the_variables_the_code_reads() {
             assert!(known, "{}: sets {name}, which no code reads", service.name);
         }
     }
-    // A Job's binary reads its variables through clap: exactly those are
-    // set, apart from the ones left unset on purpose.
+    // A Job's binary reads its variables through clap, its scripts from
+    // their environment: exactly those are set, apart from the ones left
+    // unset on purpose.
     for job in jobs() {
-        let tree = overlay(job.overlay);
-        let read_by_code = variables_read(&rust_files(&root().join(job.krate).join("src")));
+        let tree = overlay(job.overlays[0]);
+        let read_by_code = job.variables_read();
+        assert!(
+            !read_by_code.is_empty(),
+            "{}: the scan finds reads",
+            job.name
+        );
         let job_object = tree.one("Job", job.name);
         let c = container(job_object, job.name);
         let (env, _) = environment(&tree, job.name, c);
@@ -841,7 +1029,7 @@ fn deployments_set_exactly_the_variables_the_code_reads() {
                 set.contains(name) || unset.contains(name),
                 "{}: {} reads {name}; set it in the Job, or say why not in jobs()",
                 job.name,
-                job.binary
+                job.program_name()
             );
         }
         for name in &set {
@@ -849,7 +1037,7 @@ fn deployments_set_exactly_the_variables_the_code_reads() {
                 read_by_code.contains(name),
                 "{}: sets {name}, which {} does not read",
                 job.name,
-                job.binary
+                job.program_name()
             );
         }
     }
@@ -968,52 +1156,14 @@ fn every_pod_is_hardened() {
         );
         for (name, _, pod) in tree.workloads() {
             let at = format!("{overlay_name}/{name}");
-            let sc = &pod["securityContext"];
-            assert_eq!(sc["runAsNonRoot"].as_bool(), Some(true), "{at}");
-            assert_eq!(
-                str_of(&sc["seccompProfile"]["type"]),
-                "RuntimeDefault",
-                "{at}"
-            );
-            assert_eq!(
-                pod["automountServiceAccountToken"].as_bool(),
-                Some(false),
-                "{at}"
-            );
+            // A Job serves nothing and ends by itself: nothing to probe.
+            hardened(&at, pod, !tree.is_job(&name));
             assert_eq!(
                 str_of(&pod["serviceAccountName"]),
                 name,
                 "{at}: own account"
             );
             tree.one("ServiceAccount", &name);
-            for c in seq(&pod["containers"]) {
-                let csc = &c["securityContext"];
-                assert_eq!(
-                    csc["allowPrivilegeEscalation"].as_bool(),
-                    Some(false),
-                    "{at}"
-                );
-                assert_eq!(csc["readOnlyRootFilesystem"].as_bool(), Some(true), "{at}");
-                assert_eq!(
-                    seq(&csc["capabilities"]["drop"]),
-                    [Value::from("ALL")],
-                    "{at}"
-                );
-                for key in ["requests", "limits"] {
-                    for resource in ["cpu", "memory"] {
-                        assert!(
-                            !c["resources"][key][resource].is_null(),
-                            "{at}: {key}.{resource}"
-                        );
-                    }
-                }
-                // A Job serves nothing and ends by itself: nothing to probe.
-                if !tree.is_job(&name) {
-                    for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
-                        assert!(!c[probe].is_null(), "{at}: {probe}");
-                    }
-                }
-            }
         }
         // The images' user (`USER 65532:65532` in every Dockerfile).
         let ours = services()
@@ -1022,7 +1172,7 @@ fn every_pod_is_hardened() {
             .chain(
                 jobs()
                     .iter()
-                    .filter(|j| j.overlay == overlay_name)
+                    .filter(|j| j.overlays.contains(&overlay_name))
                     .map(|j| ("Job", j.name)),
             )
             .collect::<Vec<_>>();
@@ -1033,6 +1183,57 @@ fn every_pod_is_hardened() {
                 Some(RUN_AS_USER),
                 "{overlay_name}/{name}"
             );
+        }
+    }
+}
+
+/// A pod spec meets the restricted Pod Security profile and the suite's own
+/// rules: non-root, seccomp, no API token, and in each container no
+/// privilege escalation, no capabilities, a read-only root filesystem,
+/// requests and limits, and (for what serves) the three probes.
+fn hardened(at: &str, pod: &Value, probes: bool) {
+    let sc = &pod["securityContext"];
+    assert_eq!(sc["runAsNonRoot"].as_bool(), Some(true), "{at}");
+    assert_eq!(
+        str_of(&sc["seccompProfile"]["type"]),
+        "RuntimeDefault",
+        "{at}"
+    );
+    assert_eq!(
+        pod["automountServiceAccountToken"].as_bool(),
+        Some(false),
+        "{at}"
+    );
+    let containers: Vec<_> = seq(&pod["containers"])
+        .iter()
+        .chain(seq(&pod["initContainers"]))
+        .collect();
+    assert!(!containers.is_empty(), "{at}: containers");
+    for c in containers {
+        let csc = &c["securityContext"];
+        assert_eq!(
+            csc["allowPrivilegeEscalation"].as_bool(),
+            Some(false),
+            "{at}"
+        );
+        assert_eq!(csc["readOnlyRootFilesystem"].as_bool(), Some(true), "{at}");
+        assert_eq!(
+            seq(&csc["capabilities"]["drop"]),
+            [Value::from("ALL")],
+            "{at}"
+        );
+        for key in ["requests", "limits"] {
+            for resource in ["cpu", "memory"] {
+                assert!(
+                    !c["resources"][key][resource].is_null(),
+                    "{at}: {key}.{resource}"
+                );
+            }
+        }
+        if probes {
+            for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+                assert!(!c[probe].is_null(), "{at}: {probe}");
+            }
         }
     }
 }
@@ -1103,8 +1304,9 @@ fn images_are_the_names_the_dockerfiles_build() {
         ours.push(("dev", "Deployment", service.name, image, service.name));
     }
     for job in jobs() {
-        let image = job.image.to_owned();
-        ours.push((job.overlay, "Job", job.name, image, job.binary));
+        if let Program::Binary { image, binary, .. } = job.program {
+            ours.push((job.overlays[0], "Job", job.name, image.to_owned(), binary));
+        }
     }
     for (overlay_name, kind, name, base, binary) in &ours {
         let tree = overlay(overlay_name);
@@ -1161,6 +1363,140 @@ fn images_are_the_names_the_dockerfiles_build() {
         }
     }
     assert!(in_compose >= 1, "docker-compose.yml runs the Shop images");
+}
+
+/// The file at `path` in a pod: its content when `path` is a key of a
+/// generated ConfigMap or Secret that `c` mounts (the mount's directory, the
+/// key as the file name).
+fn mounted_file(tree: &Tree, pod: &Value, c: &Value, path: &str) -> Option<String> {
+    let (dir, file) = path.rsplit_once('/')?;
+    let mount = seq(&c["volumeMounts"])
+        .iter()
+        .find(|m| str_of(&m["mountPath"]) == dir)?;
+    let volume = seq(&pod["volumes"])
+        .iter()
+        .find(|v| v["name"] == mount["name"])?;
+    let data = if !volume["configMap"].is_null() {
+        tree.config_maps.get(str_of(&volume["configMap"]["name"]))
+    } else {
+        tree.secrets.get(str_of(&volume["secret"]["secretName"]))
+    }?;
+    data.get(file).cloned()
+}
+
+/// Whether `path` is a directory a container mounts.
+fn mounted_dir(c: &Value, path: &str) -> bool {
+    seq(&c["volumeMounts"])
+        .iter()
+        .any(|m| str_of(&m["mountPath"]) == path)
+}
+
+/// The image Compose's tools run in: the default of `${POSTGRES_IMAGE:-...}`
+/// in docker-compose.yml, for the service given.
+fn compose_image(compose: &Value, service: &str) -> String {
+    let image = str_of(&compose["services"][service]["image"]);
+    image
+        .strip_prefix("${POSTGRES_IMAGE:-")
+        .and_then(|rest| rest.strip_suffix('}'))
+        .unwrap_or_else(|| panic!("compose's {service} runs {image}, not the PostgreSQL image"))
+        .to_owned()
+}
+
+#[test]
+fn tool_jobs_run_composes_scripts_in_the_postgres_image() {
+    let mut compose = parse_all(&root().join("docker-compose.yml")).remove(0);
+    // The tools take their image from the `x-tools` anchor (`<<: *tools`).
+    compose
+        .apply_merge()
+        .expect("docker-compose.yml's merge keys");
+    for job in jobs() {
+        let Program::Tools {
+            compose_service,
+            scripts,
+            config_map,
+            copies,
+            ..
+        } = job.program
+        else {
+            continue;
+        };
+        for overlay_name in job.overlays {
+            let tree = overlay(overlay_name);
+            let at = format!("{overlay_name}/{}", job.name);
+            let object = tree.one("Job", job.name);
+            let pod = &object["spec"]["template"]["spec"];
+            let c = container(object, job.name);
+
+            // One image for the database and the tools (one pull), the one
+            // Compose runs both in.
+            let image = str_of(&c["image"]);
+            let postgres =
+                str_of(&container(tree.one("StatefulSet", "postgres"), "postgres")["image"]);
+            assert_eq!(image, postgres, "{at}: the PostgreSQL StatefulSet's image");
+            assert_eq!(
+                image,
+                compose_image(&compose, compose_service),
+                "{at}: the image Compose's {compose_service} runs in"
+            );
+            assert_eq!(
+                image,
+                compose_image(&compose, "postgres"),
+                "{at}: Compose's PostgreSQL"
+            );
+
+            // The copies in the overlay are the originals, and nothing else.
+            let data = tree
+                .config_maps
+                .get(config_map)
+                .unwrap_or_else(|| panic!("{at}: {config_map} is not generated"));
+            let keys: BTreeSet<_> = data.keys().map(String::as_str).collect();
+            let expected: BTreeSet<_> = copies.iter().map(|(key, _)| *key).collect();
+            assert_eq!(keys, expected, "{at}: what {config_map} holds");
+            for (key, original) in copies {
+                assert!(
+                    data[*key] == read(&root().join(original)),
+                    "{at}: {config_map}'s {key} is a copy of {original}: copy it again"
+                );
+            }
+            for script in scripts {
+                assert!(
+                    copies.iter().any(|(key, original)| key == script
+                        && *original == format!("docker/tools/{script}")),
+                    "{at}: {script} is among the copies"
+                );
+            }
+
+            // The command is Compose's, and runs the first script from the
+            // mounted copy.
+            let command: Vec<_> = seq(&c["command"]).iter().map(str_of).collect();
+            let compose_command: Vec<_> = seq(&compose["services"][compose_service]["entrypoint"])
+                .iter()
+                .map(str_of)
+                .collect();
+            assert_eq!(
+                command, compose_command,
+                "{at}: the command Compose's {compose_service} runs"
+            );
+            let script = command.last().copied().unwrap_or_default();
+            assert_eq!(
+                mounted_file(&tree, pod, c, script).as_deref(),
+                Some(data[scripts[0]].as_str()),
+                "{at}: {script} is the mounted {}",
+                scripts[0]
+            );
+            // Every path the environment names is in the pod: a mounted
+            // file, or a mounted directory.
+            let (env, _) = environment(&tree, job.name, c);
+            for (variable, value) in &env {
+                if value.starts_with('/') {
+                    assert!(
+                        mounted_dir(c, value) || mounted_file(&tree, pod, c, value).is_some(),
+                        "{at}: {variable}={value} is nowhere in the pod"
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -1229,7 +1565,11 @@ fn peers(tree: &Tree, rule_peers: &[Value]) -> Vec<Peer> {
                         "kubernetes.io/metadata.name".to_owned(),
                         e.namespace.to_owned(),
                     )]);
-                    let pod_labels = BTreeMap::from([(e.label.0.to_owned(), e.label.1.to_owned())]);
+                    let pod_labels: BTreeMap<_, _> = e
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
                     selects(&ns, &ns_labels) && !pods.is_empty() && selects(&pods, &pod_labels)
                 })
                 .collect();
@@ -1322,7 +1662,7 @@ fn destination(tree: &Tree, url: &str) -> (Peer, u16) {
     if let Some((name, namespace)) = host.split_once('.') {
         let e = EXTERNALS
             .iter()
-            .find(|e| e.namespace == namespace && e.label.1 == name)
+            .find(|e| e.namespace == namespace && e.labels.iter().any(|(_, v)| *v == name))
             .unwrap_or_else(|| panic!("{url}: unknown external service"));
         return (e.id.to_owned(), port);
     }
@@ -1402,7 +1742,8 @@ fn network_policies_allow_exactly_the_calls_in(tree: &Tree) {
     );
 
     // Ingress: the in-namespace calls, plus the ingress controller to each
-    // service the Ingress routes to, plus Prometheus to each scrape port.
+    // service the Ingress routes to, the Gateway's proxies to each service
+    // the HTTPRoute routes to, plus Prometheus to each scrape port.
     let workload_names: BTreeSet<_> = tree.workloads().into_iter().map(|w| w.0).collect();
     let mut expected: BTreeSet<Edge> = calls
         .iter()
@@ -1425,6 +1766,21 @@ fn network_policies_allow_exactly_the_calls_in(tree: &Tree) {
             );
             let (to, port) = destination(tree, &url);
             expected.insert(tcp("ingress-controller", &to, port));
+        }
+    }
+    // The Gateway's proxies to each service the HTTPRoute routes to, on the
+    // Service's target port.
+    for route in tree.all("HTTPRoute") {
+        for rule in seq(&route["spec"]["rules"]) {
+            for backend in seq(&rule["backendRefs"]) {
+                let url = format!(
+                    "http://{}:{}",
+                    str_of(&backend["name"]),
+                    backend["port"].as_u64().unwrap()
+                );
+                let (to, port) = destination(tree, &url);
+                expected.insert(tcp("gateway", &to, port));
+            }
         }
     }
     for service in services() {
@@ -1468,178 +1824,190 @@ fn env_entry<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
 #[test]
 fn jobs_run_once_within_their_deadline_against_the_services() {
     for job in jobs() {
-        let tree = overlay(job.overlay);
-        let object = tree.one("Job", job.name);
-        let (spec, name) = (&object["spec"], job.name);
-        // A failed run is a result, not something to retry: a second attempt
-        // would load a system the first one already changed.
-        assert_eq!(
-            spec["backoffLimit"].as_u64(),
-            Some(0),
-            "{name}: backoffLimit"
-        );
-        assert_eq!(
-            str_of(&spec["template"]["spec"]["restartPolicy"]),
-            "Never",
-            "{name}: restartPolicy"
-        );
-        assert!(
-            spec["ttlSecondsAfterFinished"]
-                .as_u64()
-                .is_some_and(|ttl| ttl >= 600),
-            "{name}: the finished Job stays long enough to read its logs"
-        );
-
-        // Every flag exists (a typo would end the run with exit code 64).
-        let flags = cli_flags(job.cli);
-        let c = container(object, name);
-        let mut given = BTreeMap::new();
-        let mut flag: Option<String> = None;
-        for arg in seq(&c["args"]).iter().map(str_of) {
-            if let Some(long) = arg.strip_prefix("--") {
-                let (long, value) = long.split_once('=').unwrap_or((long, ""));
-                let long = format!("--{long}");
-                assert!(
-                    flags.contains_key(&long),
-                    "{name}: {} has no {long}",
-                    job.binary
-                );
-                given.insert(long.clone(), value.to_owned());
-                flag = Some(long);
-            } else if let Some(f) = flag.take().filter(|_| !arg.starts_with('-')) {
-                // shop-load takes no positional argument: a bare word is
-                // the value of the flag before it.
-                given.insert(f, arg.to_owned());
-            }
-        }
-        let value = |flag: &str| -> String {
-            given.get(flag).cloned().unwrap_or_else(|| {
-                let attributes = &flags[flag];
-                let at = attributes
-                    .find("default_value = \"")
-                    .unwrap_or_else(|| panic!("{flag} has no default"));
-                let rest = &attributes[at + "default_value = \"".len()..];
-                rest[..rest.find('"').unwrap()].to_owned()
-            })
-        };
-        // The deadline covers the load, the audit's wait for in-flight work
-        // and the catalog's set-up and clean-up; past it the run is killed
-        // half-way, its catalog left behind.
-        let load = match given.get("--stages") {
-            Some(stages) => stages
-                .split(',')
-                .map(|stage| seconds(stage.split(':').next().unwrap()))
-                .sum(),
-            None => seconds(&value("--duration")),
-        };
-        let needed = load + seconds(&value("--settle-timeout")) + LOAD_SET_UP_AND_CLEAN_UP_SECS;
-        let deadline = spec["activeDeadlineSeconds"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{name}: activeDeadlineSeconds"));
-        assert!(
-            deadline as f64 >= needed,
-            "{name}: activeDeadlineSeconds {deadline} < the {needed} s the run needs"
-        );
-        // The root filesystem is read-only: a report goes to a volume.
-        for flag in ["--report", "--html"] {
-            if let Some(path) = given.get(flag) {
-                assert!(
-                    seq(&c["volumeMounts"])
-                        .iter()
-                        .any(|m| { path.starts_with(&format!("{}/", str_of(&m["mountPath"]))) }),
-                    "{name}: {flag} {path} is on no volume"
-                );
-            }
-        }
-
-        // Each service it calls by its own Service and API port, and no
-        // other service.
-        let (env, _) = environment(&tree, name, c);
-        for service in services() {
-            let variable = format!("SHOP_{}_URL", service.name.to_uppercase());
-            if !job.calls.contains(&service.name) {
-                assert!(
-                    !env.contains_key(&variable),
-                    "{name}: {variable}, but it calls no {}",
-                    service.name
-                );
-                continue;
-            }
-            let url = env
-                .get(&variable)
-                .unwrap_or_else(|| panic!("{name}: {variable}"));
-            let http = container_port(
-                container(tree.deployment(service.name), service.name),
-                "http",
-            );
-            assert_eq!(
-                destination(&tree, url),
-                (service.name.to_owned(), http),
-                "{name}: {variable}"
-            );
-        }
-        for called in job.calls {
-            assert!(
-                services().iter().any(|s| s.name == *called),
-                "{name} calls {called}, which is no service"
-            );
-        }
-        // The service credential and the token issuer come from where the
-        // services take them, so the two sides cannot drift apart.
-        for (own, services_variable) in [
-            ("SHOP_INTERNAL_TOKEN", "INTERNAL_TOKEN"),
-            ("AUTH_ISSUER", "AUTH_ISSUER"),
-            ("AUTH_AUDIENCE", "AUTH_AUDIENCE"),
-        ] {
-            let from = &env_entry(c, own).unwrap_or_else(|| panic!("{name}: {own}"))["valueFrom"];
-            assert!(!from.is_null(), "{name}: {own} from a Secret or ConfigMap");
-            for service in services() {
-                let deployment = tree.deployment(service.name);
-                let theirs = env_entry(container(deployment, service.name), services_variable)
-                    .unwrap_or_else(|| panic!("{}: {services_variable}", service.name));
-                assert_eq!(
-                    from, &theirs["valueFrom"],
-                    "{name}: {own} as {} reads {services_variable}",
-                    service.name
-                );
-            }
-        }
-        // Without LOAD_SIGNING_KEY_FILE the tokens are signed with the
-        // committed development key: the services must trust its public half.
-        if !env.contains_key("LOAD_SIGNING_KEY_FILE") {
-            assert_eq!(
-                tree.config_maps["shop-auth"]["jwt-public.pem"],
-                read(&root().join("dev/keys/dev-public.pem")),
-                "{name}: the services of {} trust the development key",
-                job.overlay
-            );
+        for overlay_name in job.overlays {
+            jobs_run_once_within_their_deadline_in(&job, &overlay(overlay_name), overlay_name);
         }
     }
 }
 
-#[test]
-fn the_ingress_routes_only_public_paths() {
-    let tree = overlay("dev");
-    let ingress = tree.one("Ingress", "shop");
-    let mut routes = BTreeMap::new();
-    for rule in seq(&ingress["spec"]["rules"]) {
-        for path in seq(&rule["http"]["paths"]) {
-            assert_eq!(str_of(&path["pathType"]), "Prefix");
-            let backend = str_of(&path["backend"]["service"]["name"]).to_owned();
-            assert_eq!(str_of(&path["backend"]["service"]["port"]["name"]), "http");
-            routes.insert(str_of(&path["path"]).to_owned(), backend);
+fn jobs_run_once_within_their_deadline_in(job: &Job, tree: &Tree, overlay_name: &str) {
+    let object = tree.one("Job", job.name);
+    let spec = &object["spec"];
+    let name = format!("{overlay_name}/{}", job.name);
+    // A failed run is retried only where running it again is safe.
+    let backoff = spec["backoffLimit"].as_u64();
+    if job.retried {
+        assert!(
+            backoff.is_some_and(|b| (1..=10).contains(&b)),
+            "{name}: backoffLimit {backoff:?}: a few retries"
+        );
+    } else {
+        assert_eq!(backoff, Some(0), "{name}: backoffLimit");
+    }
+    assert_eq!(
+        str_of(&spec["template"]["spec"]["restartPolicy"]),
+        "Never",
+        "{name}: restartPolicy"
+    );
+    assert!(
+        spec["ttlSecondsAfterFinished"]
+            .as_u64()
+            .is_some_and(|ttl| ttl >= 600),
+        "{name}: the finished Job stays long enough to read its logs"
+    );
+    let deadline = spec["activeDeadlineSeconds"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{name}: activeDeadlineSeconds"));
+    let c = container(object, job.name);
+    let (env, _) = environment(tree, job.name, c);
+
+    match &job.program {
+        Program::Binary { binary, cli, .. } => {
+            // Every flag exists (a typo would end the run with exit code 64).
+            let flags = cli_flags(cli);
+            let mut given = BTreeMap::new();
+            let mut flag: Option<String> = None;
+            for arg in seq(&c["args"]).iter().map(str_of) {
+                if let Some(long) = arg.strip_prefix("--") {
+                    let (long, value) = long.split_once('=').unwrap_or((long, ""));
+                    let long = format!("--{long}");
+                    assert!(flags.contains_key(&long), "{name}: {binary} has no {long}");
+                    given.insert(long.clone(), value.to_owned());
+                    flag = Some(long);
+                } else if let Some(f) = flag.take().filter(|_| !arg.starts_with('-')) {
+                    // shop-load takes no positional argument: a bare word is
+                    // the value of the flag before it.
+                    given.insert(f, arg.to_owned());
+                }
+            }
+            let value = |flag: &str| -> String {
+                given.get(flag).cloned().unwrap_or_else(|| {
+                    let attributes = &flags[flag];
+                    let at = attributes
+                        .find("default_value = \"")
+                        .unwrap_or_else(|| panic!("{flag} has no default"));
+                    let rest = &attributes[at + "default_value = \"".len()..];
+                    rest[..rest.find('"').unwrap()].to_owned()
+                })
+            };
+            // The deadline covers the load, the audit's wait for in-flight
+            // work and the catalog's set-up and clean-up; past it the run
+            // is killed half-way, its catalog left behind.
+            let load = match given.get("--stages") {
+                Some(stages) => stages
+                    .split(',')
+                    .map(|stage| seconds(stage.split(':').next().unwrap()))
+                    .sum(),
+                None => seconds(&value("--duration")),
+            };
+            let needed = load + seconds(&value("--settle-timeout")) + LOAD_SET_UP_AND_CLEAN_UP_SECS;
+            assert!(
+                deadline as f64 >= needed,
+                "{name}: activeDeadlineSeconds {deadline} < the {needed} s the run needs"
+            );
+            // The root filesystem is read-only: a report goes to a volume.
+            for flag in ["--report", "--html"] {
+                if let Some(path) = given.get(flag) {
+                    assert!(
+                        seq(&c["volumeMounts"]).iter().any(|m| {
+                            path.starts_with(&format!("{}/", str_of(&m["mountPath"])))
+                        }),
+                        "{name}: {flag} {path} is on no volume"
+                    );
+                }
+            }
+        }
+        Program::Tools { wait, .. } => {
+            // Its wait for the services ends well before the deadline, so a
+            // run that finds no one fails by itself and can be retried.
+            let waits: u64 = env
+                .get(*wait)
+                .unwrap_or_else(|| panic!("{name}: {wait}"))
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: {wait} is a number of seconds"));
+            assert!(
+                waits > 0 && waits + 60 <= deadline,
+                "{name}: {wait} {waits} s must end a minute before activeDeadlineSeconds {deadline}"
+            );
         }
     }
-    let expected = BTreeMap::from([
+
+    // Each service it calls by its own Service and API port; no other URL.
+    for (service, variable) in job.calls {
+        assert!(
+            services().iter().any(|s| s.name == *service),
+            "{name} calls {service}, which is no service"
+        );
+        let url = env
+            .get(*variable)
+            .unwrap_or_else(|| panic!("{name}: {variable}"));
+        let http = container_port(container(tree.deployment(service), service), "http");
+        assert_eq!(
+            destination(tree, url),
+            (service.to_string(), http),
+            "{name}: {variable}"
+        );
+    }
+    for variable in env.keys().filter(|v| v.ends_with("_URL")) {
+        assert!(
+            job.calls.iter().any(|(_, v)| v == variable),
+            "{name}: {variable}, but jobs() lists no such call"
+        );
+    }
+    // The service credential and the token issuer come from where the
+    // services take them, so the two sides cannot drift apart.
+    for (own, services_variable) in job.shared {
+        let from = &env_entry(c, own).unwrap_or_else(|| panic!("{name}: {own}"))["valueFrom"];
+        assert!(!from.is_null(), "{name}: {own} from a Secret or ConfigMap");
+        for service in services() {
+            let deployment = tree.deployment(service.name);
+            let theirs = env_entry(container(deployment, service.name), services_variable)
+                .unwrap_or_else(|| panic!("{}: {services_variable}", service.name));
+            assert_eq!(
+                from, &theirs["valueFrom"],
+                "{name}: {own} as {} reads {services_variable}",
+                service.name
+            );
+        }
+    }
+    // It signs its tokens with the committed development key, mounted from
+    // a Secret (the images carry no private key), and the services of the
+    // overlay trust its public half.
+    let key_file = env
+        .get(job.signing_key)
+        .unwrap_or_else(|| panic!("{name}: {}", job.signing_key));
+    let pod = &object["spec"]["template"]["spec"];
+    assert_eq!(
+        mounted_file(tree, pod, c, key_file),
+        Some(read(&root().join("dev/keys/dev-private.pem"))),
+        "{name}: {} names the mounted development key",
+        job.signing_key
+    );
+    assert_eq!(
+        tree.config_maps["shop-auth"]["jwt-public.pem"],
+        read(&root().join("dev/keys/dev-public.pem")),
+        "{name}: the services of {overlay_name} trust the development key"
+    );
+}
+
+/// The public routes, as both the Ingress and the HTTPRoute must have them:
+/// each API's `/v1` prefix to it, every other path to the storefront.
+fn public_routes() -> BTreeMap<String, String> {
+    BTreeMap::from([
         ("/v1/products".to_owned(), "product".to_owned()),
         ("/v1/cart".to_owned(), "cart".to_owned()),
         ("/v1/orders".to_owned(), "order".to_owned()),
         ("/".to_owned(), "web".to_owned()),
-    ]);
-    assert_eq!(routes, expected);
+    ])
+}
 
-    // `Prefix` matches whole path segments (`/` matches every path), and the
-    // longest matching prefix wins.
+/// Routes by path prefix (prefix -> service) reach exactly the public paths:
+/// every path a service serves goes to that service, and no `/internal/...`
+/// path reaches a service that serves it. Prefixes match whole path
+/// segments (`/` matches every path) and the longest matching prefix wins,
+/// for an Ingress's `Prefix` and a Gateway API `PathPrefix` alike.
+fn route_only_public_paths(what: &str, routes: &BTreeMap<String, String>) {
+    assert_eq!(routes, &public_routes(), "{what}: its routes");
     let routed = |path: &str| {
         routes
             .iter()
@@ -1665,24 +2033,304 @@ fn the_ingress_routes_only_public_paths() {
             if path.starts_with("/internal/") {
                 // Outside the /v1 prefixes a path reaches the storefront:
                 // an internal route must never reach a service serving it.
-                let backend = route.unwrap_or_else(|| panic!("{path}: / routes everything"));
+                let backend =
+                    route.unwrap_or_else(|| panic!("{what}: {path}: / routes everything"));
                 assert!(
                     !served[backend].contains(path),
-                    "{path} must not be routed to {backend}, which serves it"
+                    "{what}: {path} must not be routed to {backend}, which serves it"
                 );
             } else {
-                assert_eq!(route, Some(*service), "{path} is routed to {service}");
+                assert_eq!(
+                    route,
+                    Some(*service),
+                    "{what}: {path} is routed to {service}"
+                );
             }
         }
     }
     // The storefront calls the APIs on their public routes only, so it has
-    // no route of its own under /internal (or under /v1, where the Ingress
+    // no route of its own under /internal (or under /v1, where the routes
     // would hide it behind an API).
     for path in &served["web"] {
         assert!(
             !path.starts_with("/internal") && !path.starts_with("/v1"),
             "web serves {path}"
         );
+    }
+    // The admin paths are served on the admin port only, which no route
+    // names (each caller checks its backends' ports); on the API ports they
+    // are no service's path.
+    for path in [LIVEZ, READYZ, "/metrics"] {
+        for (service, paths) in &served {
+            assert!(
+                !paths.iter().any(|p| p == path),
+                "{service} serves {path} on its API port"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_ingress_routes_only_public_paths() {
+    let tree = overlay("dev");
+    let ingress = tree.one("Ingress", "shop");
+    let mut routes = BTreeMap::new();
+    for rule in seq(&ingress["spec"]["rules"]) {
+        for path in seq(&rule["http"]["paths"]) {
+            assert_eq!(str_of(&path["pathType"]), "Prefix");
+            let backend = str_of(&path["backend"]["service"]["name"]).to_owned();
+            // The API port by name: never the admin port.
+            assert_eq!(str_of(&path["backend"]["service"]["port"]["name"]), "http");
+            routes.insert(str_of(&path["path"]).to_owned(), backend);
+        }
+    }
+    route_only_public_paths("the Ingress", &routes);
+}
+
+/// The HTTPRoute's rules as prefix -> service, each rule held to the shape
+/// that makes it mean what the Ingress's paths mean: one `PathPrefix` match
+/// on the path alone, one backend, a Service of the namespace on its API
+/// port, and nothing that changes the request.
+fn http_route_prefixes(tree: &Tree, route: &Value) -> BTreeMap<String, String> {
+    let mut routes = BTreeMap::new();
+    assert!(
+        seq(&route["spec"]["hostnames"]).is_empty(),
+        "any host, as the Ingress"
+    );
+    for rule in seq(&route["spec"]["rules"]) {
+        let matches = seq(&rule["matches"]);
+        assert_eq!(matches.len(), 1, "one match per rule: {rule:?}");
+        let m = &matches[0];
+        for only_path in ["headers", "queryParams", "method"] {
+            assert!(
+                m[only_path].is_null(),
+                "a match on the path alone: {rule:?}"
+            );
+        }
+        assert_eq!(str_of(&m["path"]["type"]), "PathPrefix", "{rule:?}");
+        assert!(rule["filters"].is_null(), "no filters: {rule:?}");
+        let backends = seq(&rule["backendRefs"]);
+        assert_eq!(backends.len(), 1, "one backend per rule: {rule:?}");
+        let backend = &backends[0];
+        for key in ["group", "kind", "namespace", "filters", "weight"] {
+            assert!(
+                backend[key].is_null(),
+                "a plain Service backend: {backend:?}"
+            );
+        }
+        let service = str_of(&backend["name"]);
+        let svc = tree.one("Service", service);
+        let http = seq(&svc["spec"]["ports"])
+            .iter()
+            .find(|p| str_of(&p["name"]) == "http")
+            .and_then(|p| p["port"].as_u64());
+        // The API port by number (a Gateway API backend names no port by
+        // name): never the admin port.
+        assert_eq!(
+            backend["port"].as_u64(),
+            http,
+            "{service}: the HTTPRoute's backend is its API port"
+        );
+        let prefix = str_of(&m["path"]["value"]).to_owned();
+        assert!(
+            routes.insert(prefix.clone(), service.to_owned()).is_none(),
+            "{prefix} routed twice"
+        );
+    }
+    routes
+}
+
+#[test]
+fn the_http_route_routes_only_public_paths_like_the_ingress() {
+    // The overlays with the component: dev, and dev-load through dev.
+    for overlay_name in ["dev", "dev-load"] {
+        let tree = overlay(overlay_name);
+        let route = tree.one("HTTPRoute", "shop");
+        let at = format!("{overlay_name}: the HTTPRoute");
+        let routes = http_route_prefixes(&tree, route);
+        route_only_public_paths(&at, &routes);
+        let mut ingress = BTreeMap::new();
+        for rule in seq(&tree.one("Ingress", "shop")["spec"]["rules"]) {
+            for path in seq(&rule["http"]["paths"]) {
+                ingress.insert(
+                    str_of(&path["path"]).to_owned(),
+                    str_of(&path["backend"]["service"]["name"]).to_owned(),
+                );
+            }
+        }
+        assert_eq!(routes, ingress, "{at} and the Ingress route alike");
+
+        // It attaches to the overlay's Gateway, on a listener that takes it.
+        let parents = seq(&route["spec"]["parentRefs"]);
+        assert_eq!(parents.len(), 1, "{at}: one parent");
+        let parent = &parents[0];
+        for key in ["group", "kind", "namespace", "sectionName", "port"] {
+            assert!(
+                parent[key].is_null(),
+                "{at}: the Gateway of its own namespace: {parent:?}"
+            );
+        }
+        let gateway = tree.one("Gateway", str_of(&parent["name"]));
+        assert!(
+            seq(&gateway["spec"]["listeners"]).iter().any(|l| {
+                str_of(&l["protocol"]) == "HTTP"
+                    && matches!(
+                        str_of(&l["allowedRoutes"]["namespaces"]["from"]),
+                        "Same" | "All" | ""
+                    )
+            }),
+            "{at}: {} has an HTTP listener for routes of its namespace",
+            str_of(&gateway["metadata"]["name"])
+        );
+    }
+    // prod keeps the Ingress alone (it does not list the component).
+    assert_eq!(overlay("prod").all("HTTPRoute").count(), 0);
+}
+
+#[test]
+fn the_gateway_is_envoy_gateways_and_its_proxies_are_the_ones_let_in() {
+    // The GatewayClasses applied outside the overlays (k8s/cluster/).
+    let classes: Vec<Value> = std::fs::read_dir(root().join("k8s/cluster"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .flat_map(|p| parse_all(&p))
+        .filter(|o| str_of(&o["kind"]) == "GatewayClass")
+        .collect();
+    for overlay_name in ["dev", "dev-load"] {
+        let tree = overlay(overlay_name);
+        let gateways: Vec<_> = tree.all("Gateway").collect();
+        assert_eq!(gateways.len(), 1, "{overlay_name}: one Gateway");
+        let gateway = gateways[0];
+        let class = str_of(&gateway["spec"]["gatewayClassName"]);
+        let defined = classes
+            .iter()
+            .find(|c| str_of(&c["metadata"]["name"]) == class)
+            .unwrap_or_else(|| panic!("{overlay_name}: no GatewayClass {class} in k8s/cluster/"));
+        assert_eq!(
+            str_of(&defined["spec"]["controllerName"]),
+            ENVOY_GATEWAY_CONTROLLER,
+            "{class} is Envoy Gateway's"
+        );
+        // The NetworkPolicies let in the proxies of this Gateway: Envoy
+        // Gateway labels them with its name and namespace.
+        let proxies = EXTERNALS.iter().find(|e| e.id == "gateway").unwrap();
+        let label = |key: &str| {
+            proxies
+                .labels
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| *v)
+                .unwrap()
+        };
+        assert_eq!(proxies.namespace, ENVOY_GATEWAY_NAMESPACE);
+        assert_eq!(
+            label("gateway.envoyproxy.io/owning-gateway-name"),
+            str_of(&gateway["metadata"]["name"])
+        );
+        assert_eq!(
+            label("gateway.envoyproxy.io/owning-gateway-namespace"),
+            tree.namespace,
+            "{overlay_name}: the Gateway's namespace"
+        );
+    }
+}
+
+/// The token pod (k8s/overlays/dev/tools/token-pod.json): `kubectl run`'s
+/// overrides for a one-shot pod that runs token.sh in the dev overlay's
+/// namespace, as docs/kubernetes.md shows.
+#[test]
+fn the_token_pod_signs_with_the_dev_key_the_dev_services_trust() {
+    let tree = overlay("dev");
+    let path = root().join("k8s/overlays/dev/tools/token-pod.json");
+    let pod_object = parse_all(&path).remove(0);
+    assert_eq!(str_of(&pod_object["kind"]), "Pod");
+    assert_eq!(str_of(&pod_object["metadata"]["namespace"]), tree.namespace);
+    let name = str_of(&pod_object["metadata"]["name"]);
+    let pod = &pod_object["spec"];
+    hardened("token-pod.json", pod, false);
+    assert_eq!(str_of(&pod["restartPolicy"]), "Never");
+    // An account of the overlay with no API access (the catalog loader's).
+    let account = str_of(&pod["serviceAccountName"]);
+    assert_eq!(
+        tree.one("ServiceAccount", account)["automountServiceAccountToken"].as_bool(),
+        Some(false)
+    );
+    assert_eq!(
+        pod["securityContext"]["runAsUser"].as_i64(),
+        Some(RUN_AS_USER)
+    );
+    // `kubectl run NAME` names the container after the pod; the overrides
+    // merge into it by that name (strategic merge), so the command line's
+    // arguments (the subject, --admin) survive and the overrides set none.
+    let containers = seq(&pod["containers"]);
+    assert_eq!(containers.len(), 1);
+    let c = &containers[0];
+    assert_eq!(
+        str_of(&c["name"]),
+        name,
+        "the container is named after the pod"
+    );
+    assert!(
+        c["args"].is_null(),
+        "the arguments come from the command line"
+    );
+    let command: Vec<_> = seq(&c["command"]).iter().map(str_of).collect();
+    assert_eq!(command, ["bash", "/tools/token.sh"]);
+    assert_eq!(
+        str_of(&c["image"]),
+        str_of(&container(tree.one("StatefulSet", "postgres"), "postgres")["image"]),
+        "the PostgreSQL image: bash and openssl"
+    );
+    // What it mounts is generated by the overlay under names without a
+    // hash, which is how a pod outside kustomize can name them.
+    for volume in seq(&pod["volumes"]) {
+        let generated = if !volume["configMap"].is_null() {
+            Some(str_of(&volume["configMap"]["name"]))
+        } else if !volume["secret"].is_null() {
+            Some(str_of(&volume["secret"]["secretName"]))
+        } else {
+            None
+        };
+        if let Some(generated) = generated {
+            assert!(
+                tree.unhashed.contains(generated),
+                "{generated} is generated with disableNameSuffixHash"
+            );
+        }
+    }
+    assert_eq!(
+        mounted_file(&tree, pod, c, "/tools/token.sh"),
+        Some(read(&root().join("docker/tools/token.sh"))),
+        "the mounted token.sh is docker/tools/token.sh"
+    );
+    let (env, _) = environment(&tree, name, c);
+    assert_eq!(
+        mounted_file(&tree, pod, c, &env["DEV_PRIVATE_KEY"]),
+        Some(read(&root().join("dev/keys/dev-private.pem"))),
+        "DEV_PRIVATE_KEY names the mounted development key"
+    );
+    // It sets no issuer or audience (shop-auth's name has a hash): token.sh's
+    // defaults must be what the dev services require.
+    for (variable, key) in [("AUTH_ISSUER", "issuer"), ("AUTH_AUDIENCE", "audience")] {
+        let value = env
+            .get(variable)
+            .cloned()
+            .unwrap_or_else(|| script_default("token.sh", variable));
+        assert_eq!(
+            value, tree.config_maps["shop-auth"][key],
+            "token.sh's {variable}"
+        );
+    }
+    // The documented command: the override type that merges by container
+    // name, the file, the namespace.
+    let docs = read(&root().join("docs/kubernetes.md"));
+    for needed in [
+        "--override-type=strategic",
+        "--overrides=\"$(cat k8s/overlays/dev/tools/token-pod.json)\"",
+        &format!("kubectl -n {} run {name} ", tree.namespace),
+    ] {
+        assert!(docs.contains(needed), "docs/kubernetes.md: {needed}");
     }
 }
 
