@@ -126,6 +126,7 @@ PY
 promtool check rules "$work/dashboard-rules.yml" >/dev/null || fail "a dashboard query does not parse (promtool check rules)"
 for f in docker/*.sh docker/*/*.sh docker/*/*/*.sh; do bash -n "$f"; done
 docker run --rm -v "$PWD/docker/tools:/tools:ro" --entrypoint perl "$POSTGRES_IMAGE" -c /tools/load-catalog.pl
+docker run --rm -v "$PWD/docker/tools:/tools:ro" --entrypoint perl "$POSTGRES_IMAGE" -c /tools/fault.pl
 docker run --rm -v "$PWD/docker/gateway/nginx.conf:/etc/nginx/nginx.conf:ro" \
   -v "$PWD/docker/gateway/gateway.sh:/etc/nginx/gateway.sh:ro" \
   --entrypoint /bin/sh "$GATEWAY_IMAGE" /etc/nginx/gateway.sh --check

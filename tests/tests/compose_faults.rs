@@ -1,5 +1,6 @@
 //! Faults against the composed containers: the order container killed in
-//! the middle of a burst of checkouts, and the product container stopped.
+//! the middle of a burst of checkouts, the product container stopped, and
+//! the labs' fault tool cutting order off from product.
 //!
 //! Ignored in ordinary runs: they need the Compose stack, the docker CLI and
 //! Docker Compose (v2's `docker compose` or v1's `docker-compose`, whichever
@@ -287,6 +288,65 @@ async fn with_product_stopped_checkout_fails_fast_and_the_cart_reads_stale() {
         "checkout worked again {:.1} s after product started",
         back.elapsed().as_secs_f64()
     );
+}
+
+/// Lab 2 (docs/labs/02-product-down.md) on the containers: the Compose
+/// fault tool (`docker compose run --rm fault`, docker/tools/fault.pl in the
+/// tools image) cuts every order replica off from product; checkouts are
+/// answered 503 by order itself, the cart (which has no fault) still
+/// prices fresh, and `clear` heals it: the same key then sells once.
+#[tokio::test]
+#[ignore = "needs the Compose stack: run by docker/ci.sh"]
+async fn the_fault_tool_cuts_order_off_from_product_and_clear_heals_it() {
+    let stack = Stack::from_env();
+    let user = unique_id("lab");
+    let product = stack.new_product(5, 450).await;
+    stack
+        .cart_of(&user)
+        .set_quantity(product.id, 1)
+        .await
+        .unwrap();
+
+    let set = compose(&[
+        "run",
+        "--rm",
+        "-T",
+        "fault",
+        "order",
+        "peer=product,unreachable",
+    ])
+    .await;
+    assert!(
+        set.contains(": 200 "),
+        "every order replica took the rule: {set}"
+    );
+    let err = stack
+        .orders_of(&user)
+        .checkout("lab-fault", &Checkout::default())
+        .await
+        .unwrap_err();
+    let problem = err
+        .problem()
+        .unwrap_or_else(|| panic!("a problem answer, not {err}"));
+    assert_eq!(problem.status, 503, "{problem}");
+    assert_eq!(problem.kind(), Some(ProblemType::Unavailable), "{problem}");
+    assert!(!cut_off(&err), "order itself answered: {problem}");
+    let cart = stack.cart_of(&user).get().await.unwrap();
+    assert!(!cart.prices_stale, "the fault is order's alone");
+
+    let listed = compose(&["run", "--rm", "-T", "fault", "order", "list"]).await;
+    assert!(listed.contains("\"unreachable\":true"), "{listed}");
+    let cleared = compose(&["run", "--rm", "-T", "fault", "order", "clear"]).await;
+    assert!(cleared.contains("\"rules\":[]"), "{cleared}");
+    // The failed attempt freed its key; the breaker may still be open for
+    // its cooldown, so the retry is given a while.
+    checkout_until_placed(
+        &stack,
+        &user,
+        "lab-fault",
+        Instant::now() + Duration::from_secs(30),
+    )
+    .await;
 }
 
 /// Runs in every `cargo xtask test`: the gateway still answers a cut-off
