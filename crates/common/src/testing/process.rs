@@ -36,18 +36,30 @@ const SERVICE_BINARIES: [&str; 4] = ["product", "cart", "order", "web"];
 /// binary. The first call in a test process runs `cargo build` for the
 /// service binaries, in the test's own profile and target directory (a
 /// no-op when they are fresh, a build otherwise), so a test never runs a
-/// stale binary. Blocks while cargo runs.
+/// stale binary. Blocks while cargo runs. With `SHOP_SERVICE_BINARIES`
+/// set, nothing is built: it names the directory of binaries built from
+/// this code already (`cargo xtask test` sets it to those of the stack it
+/// built just before the tests).
 pub fn service_binary(name: &str) -> PathBuf {
     assert!(
         SERVICE_BINARIES.contains(&name),
         "{name} is not a service binary"
     );
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let dir = BUILT.get_or_init(build_service_binaries);
-    match dir {
+    let dir = BUILT.get_or_init(|| match std::env::var_os("SHOP_SERVICE_BINARIES") {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => build_service_binaries(),
+    });
+    let binary = match dir {
         Ok(dir) => dir.join(name),
         Err(e) => panic!("{e}"),
-    }
+    };
+    assert!(
+        binary.is_file(),
+        "no service binary at {}",
+        binary.display()
+    );
+    binary
 }
 
 /// `cargo build` for [`SERVICE_BINARIES`]; the directory they are in.
