@@ -311,6 +311,15 @@ fn log_dir() -> PathBuf {
     crate::workspace_root().join("target/stack-logs")
 }
 
+/// Where the stack's binaries are, once [`Stack::start_with`] built them.
+pub fn binary_dir(profile: Profile) -> PathBuf {
+    let dir = match profile {
+        Profile::Debug => "target/debug",
+        Profile::Release => "target/release",
+    };
+    crate::workspace_root().join(dir)
+}
+
 fn spawn(
     svc: &Endpoint,
     database_url: &str,
@@ -319,11 +328,7 @@ fn spawn(
     profile: Profile,
     extra: &[(&str, &str)],
 ) -> anyhow::Result<Child> {
-    let dir = match profile {
-        Profile::Debug => "target/debug",
-        Profile::Release => "target/release",
-    };
-    let exe = crate::workspace_root().join(dir).join(svc.name);
+    let exe = binary_dir(profile).join(svc.name);
     let mut cmd = Command::new(&exe);
     cmd.envs(service_env(svc, database_url, all, logs));
     cmd.envs(extra.iter().copied());

@@ -56,6 +56,15 @@ pub fn run_tests(extra: &[String]) -> anyhow::Result<()> {
     let stack = Stack::start(&db, stack::free_endpoints(), Logs::Files)?;
     let mut env = stack.e2e_env();
     env.push(("DATABASE_URL".into(), db.admin_url()));
+    // The tests that start services as processes use the binaries the stack
+    // was just built from (`testing::service_binary`), rather than build
+    // them once more in an environment of their own.
+    env.push((
+        "SHOP_SERVICE_BINARIES".into(),
+        stack::binary_dir(stack::Profile::Debug)
+            .display()
+            .to_string(),
+    ));
     let tested = run_cargo_tests(&[], extra, &env);
     // A failed run is the news; otherwise the services must also stop
     // cleanly after serving the whole suite.

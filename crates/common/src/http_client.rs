@@ -10,7 +10,9 @@
 //! - an honest failure: `ClientError::Unreachable` or `CircuitOpen` only when
 //!   no attempt can have reached the peer, so a caller knows when a
 //!   non-idempotent call certainly had no effect;
-//! - W3C trace context and the request id propagated;
+//! - a client span per attempt (OpenTelemetry kind client, a child of the
+//!   request's span), whose W3C trace context the peer continues, and the
+//!   request id propagated;
 //! - metrics per peer: requests by outcome, duration, retries, breaker state.
 //!
 //! It implements [`shop_api::Transport`], so the typed clients of
@@ -52,6 +54,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry_http::HeaderInjector;
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
@@ -355,15 +359,81 @@ impl Peer {
             .set(self.breaker.state() as i64);
     }
 
-    /// Adds `traceparent` and `x-request-id` for the current request.
+    /// Adds `x-request-id` for the current request.
     fn propagate(request: &mut reqwest::Request) {
-        let context = tracing::Span::current().context();
-        opentelemetry::global::get_text_map_propagator(|p| {
-            p.inject_context(&context, &mut HeaderInjector(request.headers_mut()))
-        });
         if let Ok(Ok(id)) = REQUEST_ID.try_with(|id| reqwest::header::HeaderValue::from_str(id)) {
             request.headers_mut().insert("x-request-id", id);
         }
+    }
+
+    /// Starts the client span of one attempt (`attempt` 0 is the first
+    /// try), a child of the current span (the request's), and writes its
+    /// context into the attempt's `traceparent`, so that the peer's server
+    /// span is its child: a trace shows each call from both ends, retries
+    /// as spans of their own. Made with the OpenTelemetry API rather than
+    /// as a `tracing` span, so log lines stay in the request's span and
+    /// keep its fields. Unsampled (nothing exported), the span records
+    /// nothing, and its attributes are not even built.
+    fn client_span(&self, request: &mut reqwest::Request, attempt: u32) -> opentelemetry::Context {
+        let parent = tracing::Span::current().context();
+        let tracer = opentelemetry::global::tracer("shop_common::http_client");
+        let mut span = tracer
+            .span_builder(format!("{} {}", request.method(), self.name))
+            .with_kind(SpanKind::Client)
+            .start_with_context(&tracer, &parent);
+        if span.is_recording() {
+            let url = request.url();
+            span.set_attribute(KeyValue::new("peer.service", self.name));
+            span.set_attribute(KeyValue::new(
+                "http.request.method",
+                request.method().as_str().to_owned(),
+            ));
+            span.set_attribute(KeyValue::new("url.full", url.to_string()));
+            if let Some(host) = url.host_str() {
+                span.set_attribute(KeyValue::new("server.address", host.to_owned()));
+            }
+            if let Some(port) = url.port_or_known_default() {
+                span.set_attribute(KeyValue::new("server.port", i64::from(port)));
+            }
+            if attempt > 0 {
+                span.set_attribute(KeyValue::new(
+                    "http.request.resend_count",
+                    i64::from(attempt),
+                ));
+            }
+        }
+        let context = parent.with_span(span);
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&context, &mut HeaderInjector(request.headers_mut()))
+        });
+        context
+    }
+
+    /// Ends an attempt's client span with what the attempt got: the status
+    /// code, or the kind of failure (a 5xx, a transport error or the
+    /// timeout mark the span as an error).
+    fn end_client_span(context: &opentelemetry::Context, outcome: &Attempt) {
+        let span = context.span();
+        if span.is_recording() {
+            let error = match outcome {
+                Ok(Ok(resp)) => {
+                    let status = resp.status();
+                    span.set_attribute(KeyValue::new(
+                        "http.response.status_code",
+                        i64::from(status.as_u16()),
+                    ));
+                    status.is_server_error().then(|| status.as_str().to_owned())
+                }
+                Ok(Err(e)) if e.is_connect() => Some("connect".to_owned()),
+                Ok(Err(_)) => Some("transport".to_owned()),
+                Err(_) => Some("timeout".to_owned()),
+            };
+            if let Some(error) = error {
+                span.set_attribute(KeyValue::new("error.type", error.clone()));
+                span.set_status(Status::error(error));
+            }
+        }
+        span.end();
     }
 
     async fn call(
@@ -439,9 +509,10 @@ impl Peer {
                 None
             };
             let last = copy.is_none();
-            let Some(sent) = copy.or_else(|| original.take()) else {
+            let Some(mut sent) = copy.or_else(|| original.take()) else {
                 return Err(ClientError::DeadlineExceeded(self.name.to_owned()));
             };
+            let span = self.client_span(&mut sent, attempt);
             // The whole exchange, body included, is bounded by the attempt
             // timeout and the deadline: a peer that sends its headers and
             // then stalls must not hold the caller until TCP gives up.
@@ -450,6 +521,7 @@ impl Peer {
                 self.exchange(sent),
             )
             .await;
+            Self::end_client_span(&span, &outcome);
             let failed = match &outcome {
                 Ok(Ok(resp)) => {
                     count(resp.status().as_str());

@@ -1,9 +1,11 @@
 //! Test helpers (feature `testing`): platform pieces wired for tests with the
 //! development keys, scratch databases, and [`TestApp`], the one harness
 //! every service's integration tests start their service with,
-//! [`FaultProxy`], for the failure modes of a service's peers, and
-//! [`ServiceProcess`], a service's real binary for the signal and crash
-//! tests. Never compiled into a service binary.
+//! [`FaultProxy`], for the failure modes of a service's peers,
+//! [`ServiceProcess`], a service's real binary for the signal, crash and
+//! telemetry tests, [`OtlpReceiver`], where those processes send their
+//! spans, and [`check_metrics`], `promtool`'s verdict on a `/metrics` page.
+//! Never compiled into a service binary.
 
 use shop_api::auth::dev;
 use shop_api::auth::{DEV_AUDIENCE, DEV_ISSUER};
@@ -11,10 +13,14 @@ use shop_api::auth::{DEV_AUDIENCE, DEV_ISSUER};
 use crate::auth::{Auth, AuthConfig};
 
 mod app;
+mod otlp;
 mod process;
+mod promtool;
 mod proxy;
 pub use app::{Resp, TestApp};
-pub use process::{ANY_PORT, ServiceProcess};
+pub use otlp::{OtlpReceiver, ReceivedSpan, SpanKind, render_tree};
+pub use process::{ANY_PORT, ServiceProcess, service_binary};
+pub use promtool::check_metrics;
 pub use proxy::{Fault, FaultProxy};
 
 /// The service credential tests use.
@@ -118,6 +124,17 @@ impl Drop for DropDatabase {
 /// is a throwaway one under `cargo xtask test`). Dropped with its last
 /// [`Scratch`].
 pub async fn scratch_database(migrator: &sqlx::migrate::Migrator) -> Scratch {
+    let scratch = empty_database().await;
+    migrator
+        .run(&scratch.pool)
+        .await
+        .expect("migrate scratch database");
+    scratch
+}
+
+/// Like [`scratch_database`], with no migrations run: for a service
+/// process, which migrates its database at start-up itself.
+pub async fn empty_database() -> Scratch {
     use std::str::FromStr;
     let url =
         std::env::var("DATABASE_URL").expect("DATABASE_URL: run the tests with `cargo xtask test`");
@@ -140,7 +157,6 @@ pub async fn scratch_database(migrator: &sqlx::migrate::Migrator) -> Scratch {
         .connect_with(admin.database(&name))
         .await
         .expect("connect to scratch database");
-    migrator.run(&pool).await.expect("migrate scratch database");
     let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
     let base = base.split('?').next().unwrap_or(base);
     Scratch {

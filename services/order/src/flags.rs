@@ -5,6 +5,12 @@
 //! a statement of its own. A flag left set (the process stopped first)
 //! costs only a repeated cleanup by the recovery worker, which is
 //! idempotent: the lines went already, so it removes nothing.
+//!
+//! The writer is a task of its own, outside every request, so each flag
+//! comes with the span of the request that queued it, and a batch's
+//! statement runs in the span of its first request: its log lines (sqlx's,
+//! a failure's warning) carry that request's `request_id` and `trace_id`
+//! like every other line logged on the request's behalf.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use shop_common::service::Task;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::db::orders as db;
@@ -19,8 +26,9 @@ use crate::db::orders as db;
 /// Most flags cleared by one statement.
 const BATCH: usize = 512;
 
-/// An order whose cart is clean, and who waits for its flag.
-type Cleared = (Uuid, oneshot::Sender<()>);
+/// An order whose cart is clean, who waits for its flag, and the span of
+/// the request that waits.
+type Cleared = (Uuid, oneshot::Sender<()>, tracing::Span);
 
 /// The queue of orders whose carts are clean, and its writer task.
 #[derive(Clone)]
@@ -49,7 +57,12 @@ impl CleanupFlags {
     /// batch is written (or failed: then the worker repeats the cleanup).
     pub async fn clear(&self, order: Uuid) {
         let (done, written) = oneshot::channel();
-        if self.writer.load(Ordering::Acquire) && self.tx.send((order, done)).is_ok() {
+        if self.writer.load(Ordering::Acquire)
+            && self
+                .tx
+                .send((order, done, tracing::Span::current()))
+                .is_ok()
+        {
             // An error means the writer stopped with the batch unwritten
             // (shutting down): the worker repeats the cleanup then.
             let _ = written.await;
@@ -71,11 +84,16 @@ impl CleanupFlags {
             let Some(mut rx) = rx else { return };
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
-                let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
-                if let Err(e) = db::done_cart_cleanup(&db, &ids).await {
-                    tracing::warn!(error = %e, orders = ids.len(), "cart cleanup done but not recorded; the worker will repeat it");
+                let ids: Vec<Uuid> = batch.iter().map(|(id, _, _)| *id).collect();
+                let span = batch[0].2.clone();
+                async {
+                    if let Err(e) = db::done_cart_cleanup(&db, &ids).await {
+                        tracing::warn!(error = %e, orders = ids.len(), "cart cleanup done but not recorded; the worker will repeat it");
+                    }
                 }
-                for (_, done) in batch.drain(..) {
+                .instrument(span)
+                .await;
+                for (_, done, _) in batch.drain(..) {
                     let _ = done.send(());
                 }
             }

@@ -5,7 +5,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -21,6 +23,104 @@ pub const ANY_PORT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCA
 /// How long a process may take to log "starting" and to turn ready: far
 /// above what it should take, so a slow machine never fails a test.
 const START_BOUND: Duration = Duration::from_secs(30);
+
+/// The service binaries, built together as `cargo xtask` builds its local
+/// stack: one set of features, so that after `cargo xtask test` (or `dev`)
+/// [`service_binary`]'s build finds everything fresh.
+const SERVICE_BINARIES: [&str; 4] = ["product", "cart", "order", "web"];
+
+/// The binary of service `name` (`product`, `cart`, `order` or `web`),
+/// built from the workspace's code as it is now, for a test that starts
+/// another package's service as a process: cargo builds
+/// `CARGO_BIN_EXE_<name>` only for the tests of the package that has the
+/// binary. The first call in a test process runs `cargo build` for the
+/// service binaries, in the test's own profile and target directory (a
+/// no-op when they are fresh, a build otherwise), so a test never runs a
+/// stale binary. Blocks while cargo runs. With `SHOP_SERVICE_BINARIES`
+/// set, nothing is built: it names the directory of binaries built from
+/// this code already (`cargo xtask test` sets it to those of the stack it
+/// built just before the tests).
+pub fn service_binary(name: &str) -> PathBuf {
+    assert!(
+        SERVICE_BINARIES.contains(&name),
+        "{name} is not a service binary"
+    );
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| match std::env::var_os("SHOP_SERVICE_BINARIES") {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => build_service_binaries(),
+    });
+    let binary = match dir {
+        Ok(dir) => dir.join(name),
+        Err(e) => panic!("{e}"),
+    };
+    assert!(
+        binary.is_file(),
+        "no service binary at {}",
+        binary.display()
+    );
+    binary
+}
+
+/// `cargo build` for [`SERVICE_BINARIES`]; the directory they are in.
+fn build_service_binaries() -> Result<PathBuf, String> {
+    // A test binary is `<target dir>/<profile dir>/deps/<name>-<hash>`.
+    let exe = std::env::current_exe().map_err(|e| format!("the test's own path: {e}"))?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("{} is not in a target directory", exe.display()))?;
+    let target_dir = profile_dir.parent().unwrap_or(profile_dir);
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&workspace)
+        .args(["build", "--quiet", "--profile", profile, "--target-dir"])
+        .arg(target_dir)
+        // The queries are checked offline, as every build here does; a
+        // DATABASE_URL (the tests' server) must not turn the macros online.
+        .env("SQLX_OFFLINE", "true")
+        .env_remove("DATABASE_URL");
+    // What cargo sets for the process running a test (the test's package
+    // name, manifest, OUT_DIR, ...) is not the environment of a build: build
+    // scripts that watch such a variable (ring's watch CARGO_PKG_NAME)
+    // would see it change, and rebuild here and again in the next build.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_for_tests = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_", "CARGO_CFG_"]
+            .iter()
+            .any(|p| key.starts_with(p))
+            || matches!(
+                &*key,
+                "CARGO"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "OUT_DIR"
+            );
+        if set_for_tests {
+            cmd.env_remove(&*key);
+        }
+    }
+    for name in SERVICE_BINARIES {
+        cmd.args(["-p", name]);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("run cargo to build the service binaries: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo build of the service binaries failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(profile_dir.to_owned())
+}
 
 /// A service binary started by a test; SIGKILLed when dropped (when a test
 /// fails first), so no process outlives its test.
@@ -144,6 +244,35 @@ impl ServiceProcess {
                 self.child.try_wait()
             ),
             Err(_) => panic!("the {} process did not log {message:?} in time", self.name),
+        }
+    }
+
+    /// Every log line up to and including the next one for which `last`
+    /// holds (at most 30 s away), in order; lines before it are not lost,
+    /// unlike with [`Self::logged`].
+    pub async fn lines_until(&mut self, mut last: impl FnMut(&Value) -> bool) -> Vec<Value> {
+        let mut lines = Vec::new();
+        let wait = async {
+            while let Some(line) = self.logs.recv().await {
+                let done = last(&line);
+                lines.push(line);
+                if done {
+                    return true;
+                }
+            }
+            false
+        };
+        match tokio::time::timeout(START_BOUND, wait).await {
+            Ok(true) => lines,
+            Ok(false) => panic!(
+                "the {} process ended before the line awaited: {:?}",
+                self.name,
+                self.child.try_wait()
+            ),
+            Err(_) => panic!(
+                "the {} process did not log the line awaited in time",
+                self.name
+            ),
         }
     }
 

@@ -9,4 +9,5 @@ mod failures;
 mod faults;
 mod helpers;
 mod load;
+mod observability;
 mod recovery;

@@ -5,5 +5,6 @@
 //! nothing automatically.
 
 mod helpers;
+mod metrics;
 mod pages;
 mod safety;
