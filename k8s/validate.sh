@@ -4,15 +4,17 @@
 # 1. renders every overlay in k8s/overlays with `kubectl kustomize` (or a
 #    standalone `kustomize build`) into target/k8s/<overlay>.yaml; a
 #    component in k8s/components is checked through an overlay that uses it
-#    (k8s/overlays/dev-load for components/load), and one that no overlay
-#    uses is an error, as it would go unchecked;
+#    (k8s/overlays/dev-load for components/load, dev-slo for
+#    components/slo), and one that no overlay uses is an error, as it would
+#    go unchecked;
 # 2. validates every rendered object, and the manifests applied outside the
 #    overlays (k8s/cluster/, the dev overlay's token pod), with
 #    kubernetes-validate --strict (unknown fields are errors) against the
 #    two newest Kubernetes versions it ships and the oldest one the
 #    manifests support (1.30: the native preStop sleep action);
 # 3. validates the custom resources (the Gateway API's HTTPRoute, Gateway
-#    and GatewayClass), which kubernetes-validate has no schema for, against
+#    and GatewayClass; the Prometheus Operator's PrometheusRule), which
+#    kubernetes-validate has no schema for, against
 #    the JSON schemas in k8s/schemas/ (strict too; k8s/schemas/README.md says
 #    where they come from), and fails on an object that has a schema in
 #    neither;

@@ -16,7 +16,8 @@
 //! Gateway API HTTPRoute of `k8s/components/gateway-api` with the dev
 //! overlay's Gateway. The token pod (`k8s/overlays/dev/tools/token-pod.json`,
 //! which `kubectl run` takes as its overrides) is checked with the dev
-//! overlay it runs in.
+//! overlay it runs in. The SLO rules of `k8s/components/slo` must be the
+//! ones compose's Prometheus loads.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -228,8 +229,8 @@ fn jobs() -> Vec<Job> {
         },
         Job {
             name: "catalog",
-            // dev-load is dev plus the load component.
-            overlays: &["dev", "dev-load"],
+            // dev-load and dev-slo are dev plus a component.
+            overlays: &["dev", "dev-load", "dev-slo"],
             program: Program::Tools {
                 compose_service: "catalog",
                 scripts: &["load-catalog.pl", "token.sh"],
@@ -277,8 +278,8 @@ impl Job {
 }
 
 /// Every overlay in k8s/overlays; dev-load is dev plus the component
-/// k8s/components/load.
-const OVERLAYS: &[&str] = &["dev", "dev-load", "prod"];
+/// k8s/components/load, dev-slo dev plus k8s/components/slo.
+const OVERLAYS: &[&str] = &["dev", "dev-load", "dev-slo", "prod"];
 
 /// How long shop-load may need beyond the load itself and the audit's settle
 /// timeout: creating its catalog before, archiving it after.
@@ -2376,4 +2377,79 @@ fn only_the_dev_overlays_switch_on_development_mode() {
             }
         }
     }
+}
+
+#[test]
+fn the_slo_rules_on_kubernetes_are_the_rules_compose_loads() {
+    // What compose's Prometheus loads: prometheus.yml's rule_files glob,
+    // in the order Prometheus reads it (sorted file names).
+    let observability = root().join("docker/observability");
+    let prometheus = parse_all(&observability.join("prometheus.yml")).remove(0);
+    assert_eq!(
+        seq(&prometheus["rule_files"]),
+        [Value::from("rules/*.yml")],
+        "docker/observability/prometheus.yml: rule_files"
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(observability.join("rules"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    let groups: Vec<Value> = files
+        .iter()
+        .flat_map(|f| seq(&parse_all(f).remove(0)["groups"]).to_vec())
+        .collect();
+    let names = |groups: &[Value]| -> Vec<String> {
+        groups
+            .iter()
+            .map(|g| str_of(&g["name"]).to_owned())
+            .collect()
+    };
+    assert!(
+        names(&groups).iter().any(|n| n == "slo-alerts"),
+        "the scan finds the rule files: {files:?}"
+    );
+
+    // Every PrometheusRule an overlay applies carries them all, unchanged
+    // (k8s/components/slo/generate.py writes it), and some overlay has one.
+    let mut found = 0;
+    for overlay_name in OVERLAYS {
+        for rule in overlay(overlay_name).all("PrometheusRule") {
+            let name = str_of(&rule["metadata"]["name"]);
+            let shipped = seq(&rule["spec"]["groups"]);
+            let stale = "run k8s/components/slo/generate.py";
+            assert_eq!(
+                names(shipped),
+                names(&groups),
+                "{overlay_name}: PrometheusRule {name}'s groups; {stale}"
+            );
+            // Rule by rule, so that a failure names the one that differs.
+            for (shipped, source) in shipped.iter().zip(&groups) {
+                let group = str_of(&source["name"]);
+                let (ours, theirs) = (seq(&shipped["rules"]), seq(&source["rules"]));
+                assert_eq!(
+                    ours.len(),
+                    theirs.len(),
+                    "{overlay_name}: PrometheusRule {name}, group {group}: rules; {stale}"
+                );
+                for (i, (ours, theirs)) in ours.iter().zip(theirs).enumerate() {
+                    let rule = format!("{}{}", str_of(&theirs["record"]), str_of(&theirs["alert"]));
+                    assert_eq!(
+                        ours, theirs,
+                        "{overlay_name}: PrometheusRule {name}, group {group}, rule {i} ({rule}); {stale}"
+                    );
+                }
+                assert_eq!(
+                    shipped, source,
+                    "{overlay_name}: PrometheusRule {name}, group {group}; {stale}"
+                );
+            }
+            found += 1;
+        }
+    }
+    assert!(
+        found >= 1,
+        "no overlay applies the SLO rules (k8s/components/slo)"
+    );
 }
