@@ -103,25 +103,35 @@ PY
 python3 docker/observability/grafana/dashboards.py --check
 # Every service of the stack (what compose builds and starts without a
 # profile) has its dashboard and a scrape job of its own name on its admin
-# port (the dashboards' "replicas up" reads up{job="<service>"}), and every
-# panel's query parses: promtool checks them as recording rules.
+# port (the dashboards' "replicas up" reads up{job="<service>"}); the SLO
+# dashboard shows exactly the SLOs the rules record; and every panel's query
+# of every dashboard parses: promtool checks them as recording rules.
 python3 - "$work/dashboard-rules.yml" <<'PY'
-import json, pathlib, sys, yaml
+import json, pathlib, re, sys, yaml
 compose = yaml.safe_load(open("docker-compose.yml"))["services"]
 services = sorted(n for n, s in compose.items() if "build" in s and "profiles" not in s)
 prometheus = yaml.safe_load(open("docker/observability/prometheus.yml"))
 jobs = {c["job_name"]: c for c in prometheus["scrape_configs"]}
-rules = []
+boards = pathlib.Path("docker/observability/grafana/dashboards")
 for svc in services:
-    path = pathlib.Path(f"docker/observability/grafana/dashboards/{svc}.json")
+    path = boards / f"{svc}.json"
     assert path.exists(), f"{svc}: no dashboard ({path}); add it to dashboards.py"
     sd = jobs.get(svc, {}).get("dns_sd_configs", [{}])[0]
     assert sd.get("names") == [svc] and sd.get("port") == 9090, f"{svc}: no scrape job of its admin port in prometheus.yml"
+recorded = {r["labels"]["slo"]
+            for f in sorted(pathlib.Path("docker/observability/rules").glob("*.yml"))
+            for g in yaml.safe_load(f.read_text())["groups"] for r in g["rules"]
+            if r.get("record") == "slo:objective:ratio"}
+rules, shown = [], set()
+for path in sorted(boards.glob("*.json")):
     for panel in json.loads(path.read_text())["panels"]:
         for t in panel["targets"]:
-            rules.append({"record": f"shop:{svc}:panel{panel['id']}{t['refId']}", "expr": t["expr"]})
+            rules.append({"record": f"shop:{path.stem}:panel{panel['id']}{t['refId']}", "expr": t["expr"]})
+            if path.stem == "slo":
+                shown.update(re.findall(r'slo="([^"]+)"', t["expr"]))
+assert shown == recorded, f"slo.json shows the SLOs {sorted(shown)}, the rules record {sorted(recorded)}: see dashboards.py"
 yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}, open(sys.argv[1], "w"))
-print(f"  dashboards and scrape jobs for {', '.join(services)}; {len(rules)} queries")
+print(f"  dashboards and scrape jobs for {', '.join(services)}; SLO dashboard for {', '.join(sorted(shown))}; {len(rules)} queries")
 PY
 promtool check rules "$work/dashboard-rules.yml" >/dev/null || fail "a dashboard query does not parse (promtool check rules)"
 for f in docker/*.sh docker/*/*.sh docker/*/*/*.sh; do bash -n "$f"; done

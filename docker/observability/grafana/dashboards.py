@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes one Grafana dashboard per service into dashboards/ (provisioned by
-docker-compose.yml's grafana). The platform panels are the same for every
-service (crates/common/src/metrics.rs); a service may add its own business
-panels below. To add a service, add it to SERVICES and run this script;
-`--check` (docker/ci.sh) fails when the committed files are out of date.
+docker-compose.yml's grafana), and one for the SLOs (slo.json). The platform
+panels are the same for every service (crates/common/src/metrics.rs); a
+service may add its own business panels below. To add a service, add it to
+SERVICES and run this script; `--check` (docker/ci.sh) fails when the
+committed files are out of date.
 """
 import json
 import pathlib
@@ -74,21 +75,30 @@ def platform_panels(svc):
     ]
 
 
-def panel(pid, title, unit, targets):
-    return {
+def panel(pid, title, unit, targets, grid=None, kind="timeseries", defaults=None, options=None,
+          description=None):
+    """A panel; by default a time series in a grid of two columns. A
+    default given as None is left out (the budget may fall below 0)."""
+    defaults = {k: v for k, v in {"unit": unit, "min": 0, **(defaults or {})}.items() if v is not None}
+    out = {
         "id": pid,
-        "type": "timeseries",
+        "type": kind,
         "title": title,
+    }
+    if description:
+        out["description"] = description
+    out.update({
         "datasource": {"type": "prometheus", "uid": "prometheus"},
-        "gridPos": {"h": 8, "w": 12, "x": 12 * ((pid - 1) % 2), "y": 8 * ((pid - 1) // 2)},
-        "fieldConfig": {"defaults": {"unit": unit, "min": 0}, "overrides": []},
-        "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+        "gridPos": grid or {"h": 8, "w": 12, "x": 12 * ((pid - 1) % 2), "y": 8 * ((pid - 1) // 2)},
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": options or {"legend": {"displayMode": "list", "placement": "bottom"}},
         "targets": [
             {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend,
              "datasource": {"type": "prometheus", "uid": "prometheus"}}
             for i, (expr, legend) in enumerate(targets)
         ],
-    }
+    })
+    return out
 
 
 def dashboard(svc, extra):
@@ -106,13 +116,90 @@ def dashboard(svc, extra):
     }
 
 
+# The SLOs of docker/observability/rules/ (docs/slo.md): name (the `slo`
+# label of the recorded series) and what a good event is. The objectives
+# are not repeated here: the panels read slo:objective:ratio.
+SLOS = [
+    ("checkout-availability", "Checkout availability", "POST /v1/orders answers non-5xx"),
+    ("checkout-latency", "Checkout latency", "POST /v1/orders answers within 250 ms"),
+    ("catalog-availability", "Catalog reads", "GET /v1/products and /v1/products/{id} answer non-5xx"),
+]
+
+# The windows the alerts read, shortest first (recording.yml).
+WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
+
+# The alerts' burn-rate thresholds (slo-alerts.yml), drawn on the burn-rate
+# panels: 1 and 3 open tickets, 6 and 14.4 page.
+BURN_THRESHOLDS = [(1, "yellow"), (3, "orange"), (6, "red"), (14.4, "dark-red")]
+
+
+def slo_dashboard():
+    """Per SLO one row: the SLI now against its objective, the error budget
+    left of the 30-day period, and the burn rate over every alert window."""
+    stat = {
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "colorMode": "value",
+        "graphMode": "none",
+        "textMode": "value_and_name",
+        "orientation": "horizontal",
+    }
+    panels = []
+    for row, (slo, name, good) in enumerate(SLOS):
+        sel = f'slo="{slo}"'
+        y = 8 * row
+        pid = len(panels) + 1
+        panels.append(panel(
+            pid, f"{name}: SLI now", "percentunit",
+            [(f"1 - slo:sli_error:ratio_rate5m{{{sel}}}", "last 5 min"),
+             (f"1 - slo:sli_error:ratio_rate1h{{{sel}}}", "last hour"),
+             (f"slo:objective:ratio{{{sel}}}", "objective")],
+            grid={"h": 8, "w": 5, "x": 0, "y": y}, kind="stat", options=stat,
+            defaults={"decimals": 2, "max": 1, "color": {"mode": "fixed", "fixedColor": "text"}},
+            description=f"Share of good events: {good}. No value: no traffic in the window."))
+        panels.append(panel(
+            pid + 1, f"{name}: error budget left (30 days)", "percentunit",
+            [(f"slo:error_budget_remaining:ratio_rate30d{{{sel}}}", "30 days {{namespace}}")],
+            grid={"h": 8, "w": 5, "x": 5, "y": y}, kind="stat", options=stat,
+            defaults={"decimals": 1, "min": None, "thresholds": {"mode": "absolute", "steps": [
+                {"color": "red", "value": None}, {"color": "orange", "value": 0},
+                {"color": "green", "value": 0.25}]}},
+            description="1 - error ratio over 30 days / (1 - objective): 100 % untouched, 0 spent, "
+                        "below 0 overspent. Over what Prometheus keeps, if less than 30 days "
+                        "(compose keeps 3)."))
+        panels.append(panel(
+            pid + 2, f"{name}: burn rate per window", "short",
+            [(f"slo:sli_error:ratio_rate{w}{{{sel}}} / on (slo) group_left () "
+              f"(1 - slo:objective:ratio{{{sel}}})", w) for w in WINDOWS],
+            grid={"h": 8, "w": 14, "x": 10, "y": y},
+            defaults={"custom": {"thresholdsStyle": {"mode": "dashed"}},
+                      "thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}] + [
+                          {"color": color, "value": burn} for burn, color in BURN_THRESHOLDS]}},
+            description="Error ratio / error budget. 1 spends the budget in exactly 30 days, 14.4 "
+                        "in 50 hours. The dashed lines are the alerts' thresholds: a page needs "
+                        "1h and 5m above 14.4, or 6h and 30m above 6; a ticket 1d and 2h above 3, "
+                        "or 3d and 6h above 1 (docs/slo.md)."))
+    return {
+        "uid": "shop-slo",
+        "title": "Shop / SLOs",
+        "tags": ["shop", "slo"],
+        "timezone": "browser",
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "30s",
+        "time": {"from": "now-24h", "to": "now"},
+        "panels": panels,
+    }
+
+
 def main():
     out = pathlib.Path(__file__).resolve().parent / "dashboards"
     check = "--check" in sys.argv[1:]
     stale = []
-    for svc, extra in SERVICES.items():
-        path = out / f"{svc}.json"
-        text = json.dumps(dashboard(svc, extra), indent=2) + "\n"
+    boards = {f"{svc}.json": dashboard(svc, extra) for svc, extra in SERVICES.items()}
+    boards["slo.json"] = slo_dashboard()
+    for name, board in boards.items():
+        path = out / name
+        text = json.dumps(board, indent=2) + "\n"
         if check:
             if not path.exists() or path.read_text() != text:
                 stale.append(str(path))
