@@ -92,7 +92,10 @@ echo "Dockerfiles: cart, order and web are product's; load's build stages are pr
   | python3 -c 'import sys, yaml; s = yaml.safe_load(sys.stdin)["services"]["load"]; assert s["profiles"] == ["load"], s["profiles"]' \
   || fail "docker-compose.yml has no load service in (only) the load profile"
 echo "compose config: clean"
-promtool check config docker/observability/prometheus.yml
+# prometheus.yml with the rule files it loads, the rules (promtool check
+# rules), their unit tests (promtool test rules: every SLO alert firing and
+# silent), their conventions and the Kubernetes copy: docs/slo.md.
+bash docker/observability/check-rules.sh
 python3 - <<'PY'
 import json, pathlib, yaml
 for p in sorted(pathlib.Path("docker/observability").rglob("*.y*ml")):
