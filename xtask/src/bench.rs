@@ -190,7 +190,7 @@ fn reads() -> anyhow::Result<()> {
 
 /// `bench faults`: what the fault switches cost a request when they are
 /// on but idle, beside the same reads with them off (as in production),
-/// three rounds each, alternating, a fresh database and product each time.
+/// five rounds each, alternating, a fresh database and product each time.
 /// Off, the fault middleware is not installed at all, so "off" is the
 /// platform's own cost; "on, no rules" adds the middleware's look at an
 /// empty rule list; "on, a rule elsewhere" adds a scan past a rule for
@@ -208,7 +208,7 @@ fn faults_cost() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    for round in 1..=3 {
+    for round in 1..=5 {
         for (i, (label, enabled, rule)) in modes.iter().enumerate() {
             let db = DbServer::from_env_or_start()?;
             let product: Vec<_> = stack::free_endpoints()
@@ -220,7 +220,7 @@ fn faults_cost() -> anyhow::Result<()> {
                 product,
                 Logs::Files,
                 Profile::Release,
-                &[("FAULTS_ENABLED", enabled), ("RUST_LOG", "warn")],
+                &[("FAULTS_ENABLED", enabled)],
             )?;
             let url = stack.url("product");
             let admin = format!("http://127.0.0.1:{}", stack.endpoints[0].admin_port);
@@ -268,7 +268,7 @@ fn faults_cost() -> anyhow::Result<()> {
     let off = median(&mut figures[0].clone());
     println!(
         "
-GET /v1/products/{{id}} (cached read, RUST_LOG=warn), wrk -t1 -c64 -d8s, medians of 3:"
+GET /v1/products/{{id}} (cached read, default log level), wrk -t1 -c64 -d8s, medians of 5:"
     );
     for ((label, _, _), runs) in modes.iter().zip(&mut figures) {
         let m = median(runs);
