@@ -169,11 +169,16 @@ trap cleanup EXIT
 # ---------------------------------------------------------------------------
 step "build images"
 build_started=$SECONDS
-# One at a time (Compose v1 always builds sequentially; COMPOSE_PARALLEL_LIMIT
-# holds v2 to it): the build stage is the same in every service's Dockerfile
-# and in the load generator's, so the second and later images are cached.
-# `build` skips services in inactive profiles, hence --profile load.
-COMPOSE_PARALLEL_LIMIT=1 "${compose[@]}" --profile load build
+# One at a time (Compose v1 always builds sequentially, and refuses a
+# COMPOSE_PARALLEL_LIMIT below 2; v2 is held to one by it): the build stage
+# is the same in every service's Dockerfile and in the load generator's, so
+# the second and later images are cached. `build` skips services in
+# inactive profiles, hence --profile load.
+one_at_a_time=()
+if [[ $("${compose[@]}" --which) == "docker compose" ]]; then
+  one_at_a_time=(COMPOSE_PARALLEL_LIMIT=1)
+fi
+env "${one_at_a_time[@]}" "${compose[@]}" --profile load build
 echo "images built in $((SECONDS - build_started)) s"
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^shop-(product|cart|order|web|load):' | sed 's/^/  /' || true
 # By name, so that an image that failed to appear fails here too.
