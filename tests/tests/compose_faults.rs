@@ -125,6 +125,30 @@ async fn checkout_until_placed(stack: &Stack, user: &str, key: &str, deadline: I
     }
 }
 
+/// A new user (named after `prefix`) with one unit of a new product in the
+/// cart.
+async fn shopper_with_a_cart(stack: &Stack, prefix: &str) -> String {
+    let user = unique_id(prefix);
+    let product = stack.new_product(5, 450).await;
+    stack
+        .cart_of(&user)
+        .set_quantity(product.id, 1)
+        .await
+        .unwrap();
+    user
+}
+
+/// Fails the test unless `err` is order's own 503 `unavailable`, not the
+/// gateway's answer for a request that was cut off.
+fn answered_unavailable(err: &ClientError) {
+    let problem = err
+        .problem()
+        .unwrap_or_else(|| panic!("a problem answer, not {err}"));
+    assert_eq!(problem.status, 503, "{problem}");
+    assert_eq!(problem.kind(), Some(ProblemType::Unavailable), "{problem}");
+    assert!(!cut_off(err), "order itself answered: {problem}");
+}
+
 /// One checkout of the burst: when it was sent, when its answer came, and
 /// what the answer was.
 #[derive(Debug)]
@@ -243,13 +267,7 @@ async fn killing_order_mid_burst_loses_and_duplicates_nothing() {
 #[ignore = "needs the Compose stack: run by docker/ci.sh"]
 async fn with_product_stopped_checkout_fails_fast_and_the_cart_reads_stale() {
     let stack = Stack::from_env();
-    let user = unique_id("outage");
-    let product = stack.new_product(5, 450).await;
-    stack
-        .cart_of(&user)
-        .set_quantity(product.id, 1)
-        .await
-        .unwrap();
+    let user = shopper_with_a_cart(&stack, "outage").await;
 
     compose(&["stop", "product"]).await;
     let started = Instant::now();
@@ -258,12 +276,7 @@ async fn with_product_stopped_checkout_fails_fast_and_the_cart_reads_stale() {
         .checkout("during-outage", &Checkout::default())
         .await
         .unwrap_err();
-    let problem = err
-        .problem()
-        .unwrap_or_else(|| panic!("a problem answer, not {err}"));
-    assert_eq!(problem.status, 503, "{problem}");
-    assert_eq!(problem.kind(), Some(ProblemType::Unavailable), "{problem}");
-    assert!(!cut_off(&err), "order itself answered: {problem}");
+    answered_unavailable(&err);
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "fails within its deadline"
@@ -299,13 +312,7 @@ async fn with_product_stopped_checkout_fails_fast_and_the_cart_reads_stale() {
 #[ignore = "needs the Compose stack: run by docker/ci.sh"]
 async fn the_fault_tool_cuts_order_off_from_product_and_clear_heals_it() {
     let stack = Stack::from_env();
-    let user = unique_id("lab");
-    let product = stack.new_product(5, 450).await;
-    stack
-        .cart_of(&user)
-        .set_quantity(product.id, 1)
-        .await
-        .unwrap();
+    let user = shopper_with_a_cart(&stack, "lab").await;
 
     let set = compose(&[
         "run",
@@ -325,12 +332,7 @@ async fn the_fault_tool_cuts_order_off_from_product_and_clear_heals_it() {
         .checkout("lab-fault", &Checkout::default())
         .await
         .unwrap_err();
-    let problem = err
-        .problem()
-        .unwrap_or_else(|| panic!("a problem answer, not {err}"));
-    assert_eq!(problem.status, 503, "{problem}");
-    assert_eq!(problem.kind(), Some(ProblemType::Unavailable), "{problem}");
-    assert!(!cut_off(&err), "order itself answered: {problem}");
+    answered_unavailable(&err);
     let cart = stack.cart_of(&user).get().await.unwrap();
     assert!(!cart.prices_stale, "the fault is order's alone");
 

@@ -23,6 +23,14 @@ async fn product_calls(shop: &Shop, outcome: &str) -> f64 {
     )
 }
 
+/// Alice's checkout with `key`, which must be placed and confirmed.
+async fn confirmed_checkout(shop: &Shop, key: &str) {
+    let (status, _, body) = shop.checkout_raw("alice", Some(key), "{}").await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    assert_eq!(json(&body)["status"], "confirmed", "{text}");
+}
+
 #[sqlx::test]
 async fn with_product_unreachable_checkout_fails_fast_and_holds_nothing(db: PgPool) {
     let shop = Shop::start(db, false).await;
@@ -44,14 +52,7 @@ async fn with_product_unreachable_checkout_fails_fast_and_holds_nothing(db: PgPo
 
     // The fault cleared, the same key starts afresh and sells once.
     shop.order.faults(Method::DELETE, None).await;
-    let (status, _, body) = shop.checkout_raw("alice", Some("down"), "{}").await;
-    assert_eq!(
-        status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&body)
-    );
-    assert_eq!(json(&body)["status"], "confirmed");
+    confirmed_checkout(&shop, "down").await;
     assert_eq!(shop.units(p).await, (3, 0, 2));
 }
 
@@ -66,14 +67,7 @@ async fn with_product_failing_half_its_calls_checkout_retries_and_sells_once(db:
         .set_faults(json!([{"peer": "product", "error_rate": 0.5}]))
         .await;
 
-    let (status, _, body) = shop.checkout_raw("alice", Some("flaky"), "{}").await;
-    assert_eq!(
-        status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&body)
-    );
-    assert_eq!(json(&body)["status"], "confirmed");
+    confirmed_checkout(&shop, "flaky").await;
     let metrics = shop.order.metrics().await;
     let retries = metric(
         &metrics,
