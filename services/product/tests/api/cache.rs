@@ -42,14 +42,13 @@ async fn change_behind_its_back(app: &TestApp, id: Uuid, stock: i32) {
     .unwrap();
 }
 
-/// The counter's value for `result`, 0 while it has none.
+/// `product_cache_requests_total` for one `result` (hit or miss).
 fn cache_requests(metrics: &str, result: &str) -> u64 {
-    let label = format!(r#"result="{result}""#);
-    metrics
-        .lines()
-        .find(|l| l.starts_with("product_cache_requests_total{") && l.contains(&label))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0, |v| v.parse().unwrap())
+    shop_common::testing::metric(
+        metrics,
+        "product_cache_requests_total",
+        &[("result", result)],
+    ) as u64
 }
 
 #[sqlx::test]

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use shop_common::testing::{self, ServiceProcess};
+use shop_common::testing::{self, ServiceProcess, metric};
 use sqlx::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -14,15 +14,6 @@ use crate::helpers::*;
 
 async fn status_of(url: &str) -> Option<u16> {
     reqwest::get(url).await.ok().map(|r| r.status().as_u16())
-}
-
-/// The value of an unlabelled-by-route gauge in a metrics text.
-fn gauge(metrics: &str, name: &str) -> Option<i64> {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(name) && !l.starts_with('#'))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 #[sqlx::test]
@@ -50,7 +41,7 @@ async fn shutdown_drains_in_flight_requests_after_readiness_turns_503(db: PgPool
     // The service counts it in flight once its head is parsed (bounded wait).
     let mut in_flight = false;
     for _ in 0..500 {
-        if gauge(&app.metrics().await, "http_server_requests_in_flight") == Some(1) {
+        if metric(&app.metrics().await, "http_server_requests_in_flight", &[]) == 1.0 {
             in_flight = true;
             break;
         }
@@ -159,7 +150,7 @@ async fn sigterm_turns_readiness_503_and_the_process_answers_the_request_in_flig
             .text()
             .await
             .unwrap();
-        if gauge(&metrics, "http_server_requests_in_flight") == Some(1) {
+        if metric(&metrics, "http_server_requests_in_flight", &[]) == 1.0 {
             in_flight = true;
             break;
         }
