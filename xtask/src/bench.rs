@@ -20,6 +20,9 @@
 //! - `bench profile [--seconds=N]`: the statements and commits per
 //!   checkout in each service's database (`pg_stat_statements`); see
 //!   [`crate::profile`].
+//! - `bench callgrind [reads|reads-uncached|checkout SERVICE]`: one
+//!   service's instructions per request or checkout, and the functions
+//!   they go to (valgrind's callgrind); see [`crate::callgrind`].
 
 use std::process::Command;
 use std::time::Duration;
@@ -36,6 +39,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Some("faults") => faults_cost(),
         Some("checkout") => checkout_load(),
         Some("profile") => crate::profile::run(&args[1..]),
+        Some("callgrind") => crate::callgrind::run(&args[1..]),
         Some("sequential") => checkouts(&args[1..]),
         Some(other) => bail!("unknown bench {other:?} (see cargo xtask help)"),
     }

@@ -43,16 +43,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 pub fn build_shop_load(profile: Profile) -> anyhow::Result<PathBuf> {
     let mut cmd = Command::new("cargo");
     cmd.args(["build", "-p", "shop-load"])
+        .args(profile.cargo_args())
         .current_dir(crate::workspace_root());
-    let dir = match profile {
-        Profile::Debug => "target/debug",
-        Profile::Release => {
-            cmd.arg("--release");
-            "target/release"
-        }
-    };
     if !cmd.status()?.success() {
         bail!("cargo build -p shop-load failed");
     }
-    Ok(crate::workspace_root().join(dir).join("shop-load"))
+    Ok(crate::stack::binary_dir(profile).join("shop-load"))
 }

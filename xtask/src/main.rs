@@ -23,6 +23,7 @@
 //!   running stack (docs/labs/).
 
 mod bench;
+mod callgrind;
 mod dev;
 mod fault;
 mod gateway;
@@ -61,6 +62,9 @@ commands:
                                       (release build; needs wrk)
   bench profile [--seconds=N]         statements and commits per checkout in each
                                       service's database (pg_stat_statements)
+  bench callgrind [reads|reads-uncached|checkout SERVICE] [--requests=N] [--seconds=N]
+                                      instructions per request (or checkout) in one
+                                      service and the functions they go to (valgrind)
   schemathesis [--install] [--max-examples N] [--only RUN] [-- ARGS]
                                       hold every operation of the three services to its
                                       OpenAPI document (schemathesis, pinned, in a venv

@@ -180,7 +180,7 @@ fn commits(db: &DbServer) -> anyhow::Result<BTreeMap<String, f64>> {
         .collect())
 }
 
-fn shorten(s: &str, most: usize) -> String {
+pub fn shorten(s: &str, most: usize) -> String {
     if s.chars().count() <= most {
         s.to_owned()
     } else {

@@ -77,6 +77,20 @@ impl Stack {
         profile: Profile,
         extra: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        Self::start_wrapped(db, endpoints, logs, profile, extra, None)
+    }
+
+    /// Like [`Stack::start_configured`], with one service started under
+    /// a wrapper command (`valgrind --tool=callgrind ...`): `wrap` names
+    /// the service and the wrapper's words, which go before the binary.
+    pub fn start_wrapped(
+        db: &DbServer,
+        endpoints: Vec<Endpoint>,
+        logs: Logs,
+        profile: Profile,
+        extra: &[(&str, &str)],
+        wrap: Option<(&str, &[String])>,
+    ) -> anyhow::Result<Self> {
         let urls = endpoints
             .iter()
             .map(|svc| db.create_service_db(svc.name))
@@ -97,7 +111,8 @@ impl Stack {
                     started.or(fixed).cloned()
                 })
                 .collect();
-            let mut child = spawn(svc, url, &known, logs, profile, extra)?;
+            let wrapper = wrap.and_then(|(name, words)| (name == svc.name).then_some(words));
+            let mut child = spawn(svc, url, &known, logs, profile, extra, wrapper)?;
             let bound = if svc.port == 0 || svc.admin_port == 0 {
                 match bound_endpoint(svc, &mut child, logs) {
                     Ok(bound) => bound,
@@ -236,14 +251,27 @@ pub fn free_endpoints() -> Vec<Endpoint> {
 pub enum Profile {
     Debug,
     Release,
+    /// Release code with line tables and symbols kept (`[profile.profiling]`
+    /// in Cargo.toml), for profilers: `cargo xtask bench callgrind`.
+    Profiling,
+}
+
+impl Profile {
+    /// The `cargo build` arguments that select this profile.
+    pub fn cargo_args(self) -> &'static [&'static str] {
+        match self {
+            Profile::Debug => &[],
+            Profile::Release => &["--release"],
+            Profile::Profiling => &["--profile", "profiling"],
+        }
+    }
 }
 
 fn build(endpoints: &[Endpoint], profile: Profile) -> anyhow::Result<()> {
     let mut cmd = Command::new("cargo");
-    cmd.arg("build").current_dir(crate::workspace_root());
-    if profile == Profile::Release {
-        cmd.arg("--release");
-    }
+    cmd.arg("build")
+        .args(profile.cargo_args())
+        .current_dir(crate::workspace_root());
     for e in endpoints {
         cmd.args(["-p", e.name]);
     }
@@ -316,6 +344,7 @@ pub fn binary_dir(profile: Profile) -> PathBuf {
     let dir = match profile {
         Profile::Debug => "target/debug",
         Profile::Release => "target/release",
+        Profile::Profiling => "target/profiling",
     };
     crate::workspace_root().join(dir)
 }
@@ -327,9 +356,17 @@ fn spawn(
     logs: Logs,
     profile: Profile,
     extra: &[(&str, &str)],
+    wrapper: Option<&[String]>,
 ) -> anyhow::Result<Child> {
     let exe = binary_dir(profile).join(svc.name);
-    let mut cmd = Command::new(&exe);
+    let mut cmd = match wrapper {
+        Some([program, args @ ..]) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args).arg(&exe);
+            cmd
+        }
+        _ => Command::new(&exe),
+    };
     cmd.envs(service_env(svc, database_url, all, logs));
     cmd.envs(extra.iter().copied());
     if logs == Logs::Files {
