@@ -11,7 +11,6 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod fault;
-pub mod flags;
 pub mod metrics;
 pub mod recovery;
 pub mod routes;
@@ -51,7 +50,6 @@ impl Service for Order {
             business: metrics::OrderMetrics::register(platform.metrics.registry()),
             db: platform.db.clone(),
             auth: platform.auth.clone(),
-            cleaned: flags::CleanupFlags::new(platform.db.clone()),
             settings,
         })
     }
@@ -63,6 +61,6 @@ impl Service for Order {
     fn tasks(state: &AppState) -> Vec<Task> {
         // Every recovery step is idempotent, so stopping mid-way is safe:
         // the next worker (after a restart, or another replica) repeats it.
-        vec![recovery::task(state.clone()), state.cleaned.task()]
+        vec![recovery::task(state.clone())]
     }
 }

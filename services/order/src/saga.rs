@@ -42,10 +42,6 @@ impl Answer {
 pub struct Finished {
     pub outcome: Outcome,
     pub answer: Option<Answer>,
-    /// The order's lines left the cart (its cleanup flag may be cleared).
-    /// Only a drive that read the cart cleans it; the recovery worker
-    /// cleans after a drive of its own ([`clean_cart_now`]).
-    pub cart_cleaned: bool,
 }
 
 /// The order a drive works on.
@@ -64,13 +60,12 @@ pub async fn checkout(
 ) -> Result<Answer, Error> {
     let id = Uuid::now_v7();
     let count = |outcome: &str| state.business.checkouts.with_label_values(&[outcome]).inc();
-    // The cart is read while the order is recorded (two round trips at
-    // once, not one after the other). A replay wastes that read; a new
-    // checkout, the common case, waits for one round trip less.
-    let (begun, cart) = tokio::join!(
-        db::begin(&state.db, id, user, key, body),
-        state.cart.stored(user)
-    );
+    // The cart first, then the order with the lines it read, in one
+    // statement. A replay wastes that read; a new checkout, the common
+    // case, saves a transaction (the lines saved on their own).
+    let cart = state.cart.stored(user).await;
+    let lines = cart.as_ref().map_or(&[][..], |c| &c.lines[..]);
+    let begun = db::begin(&state.db, id, user, key, body, lines).await;
     let created_at = match begun? {
         Begin::Started(created_at) => created_at,
         Begin::Existing(e) if e.request_body != body.canonical() => {
@@ -101,9 +96,6 @@ pub async fn checkout(
     };
     let cart = Event::Cart(reply(cart).map(|c| c.lines));
     let finished = drive(state, Ticket { order, user }, Progress::Recorded, cart).await?;
-    if finished.cart_cleaned {
-        state.cleaned.clear(id).await;
-    }
     count(finished.outcome.label());
     match finished.answer {
         Some(answer) => Ok(answer),
@@ -157,7 +149,7 @@ pub async fn drive(
         progress = next;
         event = match action {
             Action::Reserve(lines) => {
-                db::save_lines(&state.db, id, &lines).await?;
+                // `checkout` saved these lines with the order.
                 saved = Some(lines.iter().map(line_ref).collect());
                 maybe_crash(state.settings.fault_point, FaultPoint::BeforeReserve);
                 Event::Reserve(reserve(state, id, &lines).await)
@@ -169,19 +161,23 @@ pub async fn drive(
             Action::Release => Event::Release(reply(state.product.release(id).await).map(|_| ())),
             Action::Confirm { lines, total } => {
                 maybe_crash(state.settings.fault_point, FaultPoint::AfterCommit);
-                let answer = confirm(state, ticket.order, &lines, total.as_ref()).await?;
-                maybe_crash(state.settings.fault_point, FaultPoint::AfterConfirm);
-                // A drive that read the cart cleans it now; the worker's
-                // drive (no lines in hand) leaves it to the worker, which
-                // cleans every confirmed order's cart the same way.
+                // The cart is cleaned before the order is confirmed, so the
+                // confirm can record in the same statement whether the
+                // cleanup is still owed: no flag to clear afterwards. This
+                // order is safe because the commit sold the stock: from
+                // here the order can only end confirmed (by this drive or
+                // by the worker's roll-forward). A drive that did not read
+                // the cart (the worker's) owes the cleanup, which the
+                // worker does right after the same way.
                 let cart_cleaned = match saved {
                     Some(refs) => clean_cart(state, id, ticket.user, refs).await,
                     None => false,
                 };
+                let answer = confirm(state, ticket.order, &lines, total.as_ref(), !cart_cleaned).await?;
+                maybe_crash(state.settings.fault_point, FaultPoint::AfterConfirm);
                 return Ok(Finished {
                     outcome: Outcome::Placed,
                     answer: Some(answer),
-                    cart_cleaned,
                 });
             }
             Action::Finish(outcome) => return record(state, id, outcome).await,
@@ -222,22 +218,20 @@ async fn record(state: &AppState, id: Uuid, outcome: Outcome) -> Result<Finished
     if let Outcome::Pending = outcome {
         tracing::warn!(order = %id, "checkout interrupted; the recovery worker will finish it");
     }
-    Ok(Finished {
-        outcome,
-        answer,
-        cart_cleaned: false,
-    })
+    Ok(Finished { outcome, answer })
 }
 
-/// Confirms the order at `lines`' prices and stores the 201; if someone
-/// else resolved it first, their stored answer.
+/// Confirms the order at `lines`' prices and stores the 201, recording
+/// whether its cart still needs cleaning (`cleanup_owed`); if someone else
+/// resolved it first, their stored answer.
 async fn confirm(
     state: &AppState,
     order: db::Pending<'_>,
     lines: &[OrderLine],
     total: Option<&Money>,
+    cleanup_owed: bool,
 ) -> Result<Answer, Error> {
-    match db::confirm(&state.db, order, lines, total).await? {
+    match db::confirm(&state.db, order, lines, total, cleanup_owed).await? {
         Some(body) => Ok(Answer { status: 201, body }),
         None => stored_answer(state, order.id)
             .await?
@@ -337,8 +331,8 @@ pub async fn clean_cart_now(state: &AppState, id: Uuid, user: &str) -> Result<()
 }
 
 /// Removes the order's lines (`refs`) from the cart. True when they are
-/// gone, and the order's cleanup flag may be cleared; on failure the flag
-/// stays for the worker. Idempotent.
+/// gone; false leaves the cleanup to the worker (the order's flag stays
+/// or is set). Idempotent.
 async fn clean_cart(state: &AppState, id: Uuid, user: &str, refs: Vec<LineRef>) -> bool {
     match state
         .cart

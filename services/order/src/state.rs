@@ -6,7 +6,6 @@ use shop_common::auth::Auth;
 use sqlx::PgPool;
 
 use crate::config::Settings;
-use crate::flags::CleanupFlags;
 use crate::metrics::OrderMetrics;
 
 /// The order service's state, built once at start-up by `Order::state`.
@@ -20,6 +19,4 @@ pub struct AppState {
     /// credential.
     pub product: ProductClient,
     pub cart: CartClient,
-    /// Cart-cleanup flags waiting to be cleared in a batch.
-    pub cleaned: CleanupFlags,
 }

@@ -30,20 +30,22 @@ pub struct Existing {
     pub response_body: Option<String>,
 }
 
-/// Records a pending order under (user, key), unless the key is taken.
+/// Records a pending order under (user, key) with the cart `lines` it
+/// read, unless the key is taken.
 pub async fn begin(
     db: &PgPool,
     id: Uuid,
     user: &str,
     key: &IdempotencyKey,
     body: &ValidCheckout,
+    lines: &[StoredLine],
 ) -> sqlx::Result<Begin> {
     // The key can be freed between our insert and our select (a transient
     // failure of the request holding it finished just then): try again,
     // a few times at most. Each lap means another request just finished
     // with this key, so three in a row is a client hammering it.
     for _ in 0..3 {
-        if let Some(begun) = try_begin(db, id, user, key, body).await? {
+        if let Some(begun) = try_begin(db, id, user, key, body, lines).await? {
             return Ok(begun);
         }
     }
@@ -58,19 +60,34 @@ async fn try_begin(
     user: &str,
     key: &IdempotencyKey,
     body: &ValidCheckout,
+    lines: &[StoredLine],
 ) -> sqlx::Result<Option<Begin>> {
-    // The creation time comes back with the insert: the confirmed order's
+    let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
+    let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
+    let revisions: Vec<i64> = lines.iter().map(|l| l.revision).collect();
+    // The order and the cart lines it read, in one statement: the lines
+    // go in only with a new order (not when the key was taken). The
+    // creation time comes back with the insert: the confirmed order's
     // stored answer is built from it without reading the row again.
     let inserted: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "INSERT INTO orders (id, user_id, idempotency_key, request_body, note, status) \
-         VALUES ($1, $2, $3, $4, $5, 'pending') ON CONFLICT (user_id, idempotency_key) DO NOTHING \
-         RETURNING created_at",
+        "WITH new_order AS ( \
+           INSERT INTO orders (id, user_id, idempotency_key, request_body, note, status) \
+           VALUES ($1, $2, $3, $4, $5, 'pending') ON CONFLICT (user_id, idempotency_key) DO NOTHING \
+           RETURNING id, created_at), \
+         new_lines AS ( \
+           INSERT INTO order_lines (order_id, product_id, quantity, cart_revision) \
+           SELECT new_order.id, l.* FROM new_order, \
+             unnest($6::uuid[], $7::int4[], $8::int8[]) AS l(product_id, quantity, revision)) \
+         SELECT created_at FROM new_order",
     )
     .bind(id)
     .bind(user)
     .bind(key.as_str())
     .bind(body.canonical())
     .bind(body.note())
+    .bind(&ids)
+    .bind(&quantities)
+    .bind(&revisions)
     .fetch_optional(db)
     .await?;
     if let Some(created_at) = inserted {
@@ -85,24 +102,6 @@ async fn try_begin(
     .fetch_optional(db)
     .await?;
     Ok(existing.map(Begin::Existing))
-}
-
-/// Saves the cart lines the checkout read.
-pub async fn save_lines(db: &PgPool, order: Uuid, lines: &[StoredLine]) -> sqlx::Result<()> {
-    let ids: Vec<Uuid> = lines.iter().map(|l| l.product_id).collect();
-    let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
-    let revisions: Vec<i64> = lines.iter().map(|l| l.revision).collect();
-    sqlx::query(
-        "INSERT INTO order_lines (order_id, product_id, quantity, cart_revision) \
-         SELECT $1, * FROM unnest($2::uuid[], $3::int4[], $4::int8[]) ON CONFLICT DO NOTHING",
-    )
-    .bind(order)
-    .bind(&ids)
-    .bind(&quantities)
-    .bind(&revisions)
-    .execute(db)
-    .await?;
-    Ok(())
 }
 
 /// Marks a pending order failed. With `answer`, that answer is stored and
@@ -141,7 +140,9 @@ pub struct Pending<'a> {
 }
 
 /// Confirms a pending order with the reservation's prices and stores the
-/// 201 answer, in one statement (one round trip, one commit). Returns that
+/// 201 answer, in one statement (one round trip, one commit), with the
+/// cart-cleanup flag set when `cleanup_owed` (the cart still holds the
+/// order's lines: the recovery worker removes them). Returns that
 /// answer (the order as JSON, exactly what `get` reads back), or `None`
 /// when the order was no longer pending.
 pub async fn confirm(
@@ -149,6 +150,7 @@ pub async fn confirm(
     order: Pending<'_>,
     lines: &[OrderLine],
     total: Option<&Money>,
+    cleanup_owed: bool,
 ) -> sqlx::Result<Option<String>> {
     // PostgreSQL keeps microseconds: the answer must show the time exactly
     // as a later read of the row will.
@@ -179,7 +181,7 @@ pub async fn confirm(
     let confirmed: i64 = sqlx::query_scalar(
         "WITH confirmed AS ( \
            UPDATE orders SET status = 'confirmed', total_amount = $2, currency = $3, \
-             cart_cleanup_pending = true, updated_at = $4, \
+             cart_cleanup_pending = $9, updated_at = $4, \
              response_status = 201, response_body = $5 \
            WHERE id = $1 AND status = 'pending' RETURNING id), \
          priced AS ( \
@@ -196,6 +198,7 @@ pub async fn confirm(
     .bind(&ids)
     .bind(&prices)
     .bind(&currencies)
+    .bind(cleanup_owed)
     .fetch_one(db)
     .await?;
     Ok((confirmed == 1).then_some(body))

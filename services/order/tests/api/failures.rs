@@ -204,7 +204,7 @@ async fn product_down_at_commit_leaves_the_order_pending_and_the_worker_confirms
 }
 
 #[sqlx::test]
-async fn cart_down_after_confirm_keeps_the_order_and_the_worker_cleans_the_cart(db: PgPool) {
+async fn cart_down_at_the_cleanup_keeps_the_order_and_the_worker_cleans_the_cart(db: PgPool) {
     let (shop, faults) = Shop::with_faults(db).await;
     let p = shop.new_product(5, 100).await;
     shop.cart_of("alice").set_quantity(p, 2).await.unwrap();
