@@ -47,10 +47,22 @@ pub async fn lines(db: &PgPool, user: &str) -> sqlx::Result<Vec<Line>> {
     lines_on(&mut *db.acquire().await?, user).await
 }
 
+/// The advisory lock that serializes one user's cart changes: a number
+/// derived from the user id by a hash every replica and every version
+/// computes alike (a name-based UUID, RFC 9562's version 5), so it can be
+/// written into the `BEGIN` statement itself.
+fn lock_key(user: &str) -> i64 {
+    let (high, _) = Uuid::new_v5(&Uuid::NAMESPACE_OID, user.as_bytes()).as_u64_pair();
+    i64::from_ne_bytes(high.to_ne_bytes())
+}
+
 /// Sets a line's quantity (adding the line if new) after `check` approves
 /// it against the user's current lines. The user's carts are serialized by
 /// an advisory lock, so two concurrent adds cannot both pass the 50-line
-/// limit.
+/// limit. The lock is taken by the statement that begins the transaction
+/// (one round trip for both; the key is a number, so nothing the user
+/// sent is written into SQL), before the lines are read: a read in a later
+/// statement sees every change committed by whoever held the lock before.
 pub async fn set_quantity<E>(
     db: &PgPool,
     user: &str,
@@ -58,11 +70,11 @@ pub async fn set_quantity<E>(
     quantity: Quantity,
     check: impl FnOnce(&[Line]) -> Result<(), E>,
 ) -> sqlx::Result<Result<Line, E>> {
-    let mut tx = db.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
+    let begin = format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({})",
+        lock_key(user)
+    );
+    let mut tx = db.begin_with(sqlx::AssertSqlSafe(begin)).await?;
     let existing = lines_on(&mut tx, user).await?;
     if let Err(e) = check(&existing) {
         return Ok(Err(e));
