@@ -194,10 +194,7 @@ async fn reads(url: &str, ids: &[uuid::Uuid], n: usize) -> anyhow::Result<()> {
                 }
                 // A spread that repeats: every product is read many times.
                 let id = ids[(i * 7) % ids.len()];
-                let resp = client
-                    .get(format!("{url}/v1/products/{id}"))
-                    .send()
-                    .await?;
+                let resp = client.get(format!("{url}/v1/products/{id}")).send().await?;
                 anyhow::ensure!(resp.status() == 200, "a read answered {}", resp.status());
                 resp.bytes().await?;
             }
@@ -213,7 +210,10 @@ async fn reads(url: &str, ids: &[uuid::Uuid], n: usize) -> anyhow::Result<()> {
 fn report(out_file: &Path, done: f64, unit: &str) -> anyhow::Result<()> {
     let annotate = |inclusive: bool| -> anyhow::Result<String> {
         let out = Command::new("callgrind_annotate")
-            .arg(format!("--inclusive={}", if inclusive { "yes" } else { "no" }))
+            .arg(format!(
+                "--inclusive={}",
+                if inclusive { "yes" } else { "no" }
+            ))
             .arg("--threshold=99")
             .arg(out_file)
             .output()
@@ -241,10 +241,7 @@ fn report(out_file: &Path, done: f64, unit: &str) -> anyhow::Result<()> {
     let functions = |text: &str, most: usize| {
         text.lines()
             .filter(|l| l.contains(" (") || l.contains(':'))
-            .filter(|l| {
-                l.trim_start()
-                    .starts_with(|c: char| c.is_ascii_digit())
-            })
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
             .filter(|l| !l.contains("PROGRAM TOTALS"))
             .take(most)
             .map(|l| {
@@ -279,4 +276,3 @@ fn report(out_file: &Path, done: f64, unit: &str) -> anyhow::Result<()> {
     println!("{}", functions(&exclusive, 30));
     Ok(())
 }
-

@@ -173,7 +173,8 @@ pub async fn drive(
                     Some(refs) => clean_cart(state, id, ticket.user, refs).await,
                     None => false,
                 };
-                let answer = confirm(state, ticket.order, &lines, total.as_ref(), !cart_cleaned).await?;
+                let answer =
+                    confirm(state, ticket.order, &lines, total.as_ref(), !cart_cleaned).await?;
                 maybe_crash(state.settings.fault_point, FaultPoint::AfterConfirm);
                 return Ok(Finished {
                     outcome: Outcome::Placed,

@@ -70,10 +70,7 @@ pub async fn set_quantity<E>(
     quantity: Quantity,
     check: impl FnOnce(&[Line]) -> Result<(), E>,
 ) -> sqlx::Result<Result<Line, E>> {
-    let begin = format!(
-        "BEGIN; SELECT pg_advisory_xact_lock({})",
-        lock_key(user)
-    );
+    let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({})", lock_key(user));
     let mut tx = db.begin_with(sqlx::AssertSqlSafe(begin)).await?;
     let existing = lines_on(&mut tx, user).await?;
     if let Err(e) = check(&existing) {
@@ -134,4 +131,22 @@ pub async fn remove_revisions(db: &PgPool, user: &str, removal: &Removal) -> sql
     .execute(db)
     .await?;
     Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lock_key;
+
+    /// Every replica, whatever version it runs, must take the same lock
+    /// for a user: the key is fixed by RFC 9562, not by this build.
+    #[test]
+    fn the_lock_key_is_the_name_based_uuid_of_the_user() {
+        // uuid.uuid5(uuid.NAMESPACE_OID, "alice") in Python: f7d8be13-2a72-5104-...
+        assert_eq!(
+            lock_key("alice"),
+            i64::from_ne_bytes(0xf7d8_be13_2a72_5104_u64.to_ne_bytes())
+        );
+        assert_eq!(lock_key("alice"), -587_510_761_846_058_748);
+        assert_ne!(lock_key("alice"), lock_key("bob"));
+    }
 }
