@@ -3,7 +3,8 @@
 //! PostgreSQL with `pg_stat_statements` loaded, then prints, per checkout
 //! placed, the statements each service's database was sent (every round
 //! trip: `BEGIN` and `COMMIT` count, as they cost one each; statements run
-//! inside others, such as foreign-key checks, do not), the transactions
+//! inside others, such as foreign-key checks, do not; cart's `BEGIN; SELECT
+//! pg_advisory_xact_lock(...)` is one round trip counted as two), the transactions
 //! committed (read-only ones too: each autocommitted `SELECT` is one), and
 //! the top statements by calls and by time. Counts, not timings: they are the
 //! same on a busy machine as on a quiet one, so they compare across runs.
