@@ -111,21 +111,7 @@ fn reads() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let product_url = stack.url("product");
-    let ids = runtime.block_on(async {
-        crate::dev::load_catalog(&product_url).await?;
-        let page = shop_api::ProductClient::new(reqwest::Client::new(), &product_url)
-            .list(&shop_api::product::ListProducts {
-                limit: Some(100),
-                ..Default::default()
-            })
-            .await?;
-        anyhow::Ok(
-            page.items
-                .into_iter()
-                .map(|p| p.id.to_string())
-                .collect::<Vec<_>>(),
-        )
-    })?;
+    let ids = runtime.block_on(crate::dev::catalog_ids(&product_url, 100))?;
     let dir = crate::workspace_root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
     let script = dir.join("random-product.lua");

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::pg::DbServer;
+use crate::pg::{DbServer, OutputChecked};
 use crate::stack::{self, Logs, Profile, Stack};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -51,6 +51,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     };
     let requests: usize = flag("requests").map_or(Ok(2000), |v| v.parse())?;
     let seconds: u64 = flag("seconds").map_or(Ok(10), |v| v.parse())?;
+    let seconds = seconds.to_string();
     for tool in ["valgrind", "callgrind_control", "callgrind_annotate"] {
         if Command::new("which").arg(tool).output()?.stdout.is_empty() {
             bail!("{tool} is not installed (Debian: apt-get install valgrind)");
@@ -96,43 +97,20 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let (done, unit) = match work {
         Work::Reads { .. } => {
             let url = stack.url("product");
-            let ids = runtime.block_on(async {
-                crate::dev::load_catalog(&url).await?;
-                let page = shop_api::ProductClient::new(reqwest::Client::new(), &url)
-                    .list(&shop_api::product::ListProducts {
-                        limit: Some(20),
-                        ..Default::default()
-                    })
-                    .await?;
-                anyhow::Ok(page.items.into_iter().map(|p| p.id).collect::<Vec<_>>())
-            })?;
+            let ids = runtime.block_on(crate::dev::catalog_ids(&url, 20))?;
             runtime.block_on(reads(&url, &ids, 200))?;
             counting(pid, true)?;
             runtime.block_on(reads(&url, &ids, requests))?;
             (requests as f64, "request")
         }
         Work::Checkout => {
-            let shop_load = |secs: u64, report: &Path| -> anyhow::Result<f64> {
-                let out = Command::new(&exe)
-                    .args(["--scenario", "checkout", "--users", "2", "--duration"])
-                    .arg(format!("{secs}s"))
-                    .args(["--quiet", "--report"])
-                    .arg(report)
-                    .envs(stack.e2e_env())
-                    .output()
-                    .context("running shop-load")?;
-                anyhow::ensure!(
-                    out.status.success(),
-                    "shop-load failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let r: serde_json::Value = serde_json::from_slice(&std::fs::read(report)?)?;
-                Ok(r["checkouts"]["placed"].as_f64().unwrap_or(0.0))
+            let shop_load = |secs: &str, report: &Path| {
+                crate::load::checkout_run(&exe, 2, secs, report, stack.e2e_env())
             };
             // The warm-up also creates the run's catalog.
-            shop_load(2, &dir.join("warm-up.json"))?;
+            shop_load("2", &dir.join("warm-up.json"))?;
             counting(pid, true)?;
-            let placed = shop_load(seconds, &dir.join("checkout.json"))?;
+            let placed = shop_load(&seconds, &dir.join("checkout.json"))?;
             anyhow::ensure!(placed > 0.0, "no checkout was placed");
             (placed, "checkout placed")
         }
@@ -164,16 +142,10 @@ impl Work {
 /// process `pid`; it acts at the process's next basic block, so give it a
 /// moment.
 fn counting(pid: u32, on: bool) -> anyhow::Result<()> {
-    let status = Command::new("callgrind_control")
+    Command::new("callgrind_control")
         .args(["-i", if on { "on" } else { "off" }])
         .arg(pid.to_string())
-        .output()
-        .context("running callgrind_control")?;
-    anyhow::ensure!(
-        status.status.success(),
-        "callgrind_control failed: {}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+        .output_checked("callgrind_control")?;
     std::thread::sleep(Duration::from_millis(300));
     Ok(())
 }
@@ -216,13 +188,7 @@ fn report(out_file: &Path, done: f64, unit: &str) -> anyhow::Result<()> {
             ))
             .arg("--threshold=99")
             .arg(out_file)
-            .output()
-            .context("running callgrind_annotate")?;
-        anyhow::ensure!(
-            out.status.success(),
-            "callgrind_annotate failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .output_checked("callgrind_annotate")?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
     let exclusive = annotate(false)?;

@@ -59,6 +59,19 @@ pub fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Loads the demo catalog (as [`load_catalog`]) and returns the ids of
+/// its first `limit` products, for benches that read them.
+pub async fn catalog_ids(product_url: &str, limit: u32) -> anyhow::Result<Vec<uuid::Uuid>> {
+    load_catalog(product_url).await?;
+    let page = ProductClient::new(reqwest::Client::new(), product_url)
+        .list(&shop_api::product::ListProducts {
+            limit: Some(limit),
+            ..Default::default()
+        })
+        .await?;
+    Ok(page.items.into_iter().map(|p| p.id).collect())
+}
+
 /// Loads the demo catalog through the public API, as an admin would.
 pub async fn load_catalog(product_url: &str) -> anyhow::Result<usize> {
     let products: Vec<NewProduct> = serde_json::from_str(CATALOG).context("data/catalog.json")?;

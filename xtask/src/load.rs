@@ -3,12 +3,12 @@
 //! on free ports, with the internal API at hand so the audit also reads
 //! reservations. ARGS go to shop-load (`cargo xtask load -- --help`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::pg::DbServer;
+use crate::pg::{DbServer, OutputChecked};
 use crate::stack::{self, Logs, Profile, Stack};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -49,4 +49,27 @@ pub fn build_shop_load(profile: Profile) -> anyhow::Result<PathBuf> {
         bail!("cargo build -p shop-load failed");
     }
     Ok(crate::stack::binary_dir(profile).join("shop-load"))
+}
+
+/// Runs shop-load's checkout scenario (add to cart, check out) with
+/// `users` closed-loop users for `seconds`, against the stack `env` names,
+/// writing its JSON report to `report`; returns the checkouts placed.
+pub fn checkout_run(
+    exe: &Path,
+    users: u32,
+    seconds: &str,
+    report: &Path,
+    env: Vec<(String, String)>,
+) -> anyhow::Result<f64> {
+    Command::new(exe)
+        .args(["--scenario", "checkout", "--users"])
+        .arg(users.to_string())
+        .arg("--duration")
+        .arg(format!("{seconds}s"))
+        .args(["--quiet", "--report"])
+        .arg(report)
+        .envs(env)
+        .output_checked("shop-load")?;
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(report)?)?;
+    Ok(r["checkouts"]["placed"].as_f64().unwrap_or(0.0))
 }

@@ -136,7 +136,9 @@ impl Drop for Cluster {
     }
 }
 
-trait OutputChecked {
+/// `Command::output`, failing with the command's output when it exits
+/// non-zero.
+pub trait OutputChecked {
     fn output_checked(&mut self, what: &str) -> anyhow::Result<std::process::Output>;
 }
 

@@ -10,9 +10,6 @@
 //! same on a busy machine as on a quiet one, so they compare across runs.
 
 use std::collections::BTreeMap;
-use std::process::Command;
-
-use anyhow::Context;
 
 use crate::pg::DbServer;
 use crate::stack::{self, Logs, Profile, Stack};
@@ -40,14 +37,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let report = dir.join("profile.json");
     // Seed the catalog first, so the counts below are the checkouts' own.
-    let seed = Command::new(&exe)
-        .args(["--scenario", "checkout", "--users", "1", "--duration", "1s"])
-        .args(["--quiet", "--report"])
-        .arg(dir.join("profile-seed.json"))
-        .envs(stack.e2e_env())
-        .output()
-        .context("running shop-load")?;
-    anyhow::ensure!(seed.status.success(), "the seeding run of shop-load failed");
+    crate::load::checkout_run(
+        &exe,
+        1,
+        "1",
+        &dir.join("profile-seed.json"),
+        stack.e2e_env(),
+    )?;
     db.psql("SELECT pg_stat_statements_reset()")?;
     let commits_before = commits(&db)?;
     // Without the service credential the audit balances stock without
@@ -58,22 +54,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .into_iter()
         .filter(|(k, _)| k != "SHOP_INTERNAL_TOKEN")
         .collect();
-    let out = Command::new(&exe)
-        .args(["--scenario", "checkout", "--users", "16", "--duration"])
-        .arg(format!("{seconds}s"))
-        .args(["--quiet", "--report"])
-        .arg(&report)
-        .envs(env)
-        .output()
-        .context("running shop-load")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "shop-load failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let placed = crate::load::checkout_run(&exe, 16, seconds, &report, env)?;
     let commits_after = commits(&db)?;
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
-    let placed = r["checkouts"]["placed"].as_f64().unwrap_or(0.0);
     anyhow::ensure!(placed > 0.0, "no checkout was placed");
 
     println!(

@@ -326,7 +326,7 @@ async fn lookup(state: &AppState, id: Uuid) -> Lookup {
 pub async fn clean_cart_now(state: &AppState, id: Uuid, user: &str) -> Result<(), Error> {
     let refs = db::cart_refs(&state.db, id).await?;
     if clean_cart(state, id, user, refs).await {
-        db::done_cart_cleanup(&state.db, &[id]).await?;
+        db::done_cart_cleanup(&state.db, id).await?;
     }
     Ok(())
 }

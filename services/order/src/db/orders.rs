@@ -349,11 +349,11 @@ pub async fn cancel(db: &PgPool, user: &str, order: Uuid) -> sqlx::Result<Cancel
     })
 }
 
-/// Clears the cart-cleanup flag of these orders once their carts are
-/// clean (one statement for a batch of them; see `crate::flags`).
-pub async fn done_cart_cleanup(db: &PgPool, orders: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query("UPDATE orders SET cart_cleanup_pending = false WHERE id = ANY($1)")
-        .bind(orders)
+/// Clears the cart-cleanup flag of an order once its cart is clean (the
+/// recovery worker's cleanup; the request path records it in `confirm`).
+pub async fn done_cart_cleanup(db: &PgPool, order: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE orders SET cart_cleanup_pending = false WHERE id = $1")
+        .bind(order)
         .execute(db)
         .await
         .map(|_| ())
