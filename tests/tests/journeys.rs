@@ -98,6 +98,7 @@ async fn a_reservation_takes_stock_and_a_release_returns_it() {
             product_id: product.id,
             quantity: 2,
         }],
+        commit: false,
     };
     let reserved = service.reserve(&request).await.unwrap();
     assert_eq!(reserved.status, 201);

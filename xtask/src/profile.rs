@@ -28,7 +28,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let db = DbServer::throwaway(
         // `top`: the statements clients sent (one round trip each), not
         // those run inside them (foreign-key checks, functions).
-        "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top",
+        // `track_planning`: time spent planning, apart from executing (a
+        // statement planned afresh on every call shows it here).
+        "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top \
+         -c pg_stat_statements.track_planning=on",
     )?;
     db.psql("CREATE EXTENSION pg_stat_statements")?;
     let stack = Stack::start_with(&db, stack::free_endpoints(), Logs::Files, Profile::Release)?;
@@ -88,14 +91,26 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         all_commits / placed
     );
 
-    println!("\nstatements by calls per checkout (database, calls, mean ms, statement):");
+    let planned: f64 = statements.iter().map(|s| s.plan_ms).sum();
+    let executed: f64 = statements.iter().map(|s| s.total_ms).sum();
+    println!(
+        "  planning {:.3} ms, executing {:.3} ms per checkout (server time of the statements above)",
+        planned / placed,
+        executed / placed
+    );
+
+    println!(
+        "\nstatements by calls per checkout (database, calls, plans, mean plan ms, mean exec ms, statement):"
+    );
     for s in statements.iter().take(25) {
         println!(
-            "  {:<8} {:>5.2} {:>7.3}  {}",
+            "  {:<8} {:>5.2} {:>5.2} {:>7.3} {:>7.3}  {}",
             s.database,
             s.calls / placed,
+            s.plans / placed,
+            s.plan_ms / s.plans.max(1.0),
             s.mean_ms,
-            shorten(&s.query, 110)
+            shorten(&s.query, 100)
         );
     }
     let mut by_time = statements.clone();
@@ -119,6 +134,9 @@ struct Statement {
     calls: f64,
     total_ms: f64,
     mean_ms: f64,
+    /// How often it was planned, and the time that took in all.
+    plans: f64,
+    plan_ms: f64,
     query: String,
 }
 
@@ -126,7 +144,7 @@ struct Statement {
 /// called first.
 fn statements(db: &DbServer) -> anyhow::Result<Vec<Statement>> {
     let rows = db.query(
-        "SELECT d.datname, s.calls, s.total_exec_time, s.mean_exec_time, \
+        "SELECT d.datname, s.calls, s.total_exec_time, s.mean_exec_time, s.plans, s.total_plan_time, \
            regexp_replace(s.query, '\\s+', ' ', 'g') \
          FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
          WHERE d.datname IN ('product', 'cart', 'order') ORDER BY s.calls DESC",
@@ -134,12 +152,14 @@ fn statements(db: &DbServer) -> anyhow::Result<Vec<Statement>> {
     Ok(rows
         .lines()
         .filter_map(|line| {
-            let mut f = line.splitn(5, '|');
+            let mut f = line.splitn(7, '|');
             Some(Statement {
                 database: f.next()?.to_owned(),
                 calls: f.next()?.parse().ok()?,
                 total_ms: f.next()?.parse().ok()?,
                 mean_ms: f.next()?.parse().ok()?,
+                plans: f.next()?.parse().ok()?,
+                plan_ms: f.next()?.parse().ok()?,
                 query: f.next()?.to_owned(),
             })
         })

@@ -223,6 +223,15 @@ pub struct ReservationRequest {
     /// 1 to 100 lines, each product at most once.
     #[schema(min_items = 1, max_items = 100)]
     pub lines: Vec<ReservationLineRequest>,
+    /// Sell at once: the reservation is made `committed`, not `held`, in
+    /// the same transaction that takes the stock. For a caller that has
+    /// already recorded what it sells (the order service records a pending
+    /// order first, so a crash after this call is rolled forward). `false`
+    /// (the default) holds the stock until `expires_at`, for a later
+    /// `commit` or `release`. Repeating a held reservation's request with
+    /// `commit: true` commits it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub commit: bool,
 }
 
 /// Where a reservation is in its life.

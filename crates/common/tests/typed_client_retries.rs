@@ -208,7 +208,11 @@ async fn invoke(name: &str, c: &Clients) -> Result<(), ClientError> {
             .map(drop),
         "ProductClient::reserve" => c
             .product
-            .reserve(&ReservationRequest { id: ID, lines })
+            .reserve(&ReservationRequest {
+                id: ID,
+                lines,
+                commit: false,
+            })
             .await
             .map(drop),
         "ProductClient::commit" => c.product.commit(ID).await.map(drop),

@@ -10,10 +10,12 @@ pub enum FaultPoint {
     /// The cart's lines saved with the pending order, the reserve call not
     /// yet sent: nothing is held for the order.
     BeforeReserve,
-    /// Stock reserved, not yet committed.
+    /// Stock sold (reserved and committed in one call), the cart not yet
+    /// cleaned, the order still pending.
     AfterReserve,
-    /// Reservation committed, order not yet confirmed.
-    AfterCommit,
+    /// The checked-out lines removed from the cart, the order not yet
+    /// confirmed.
+    AfterCleanup,
     /// Order confirmed, response not yet sent.
     AfterConfirm,
 }
@@ -21,7 +23,7 @@ pub enum FaultPoint {
 impl FaultPoint {
     /// What a bad `ORDER_FAULT_POINT` is told.
     pub const EXPECTED: &'static str =
-        "must be before_reserve, after_reserve, after_commit or after_confirm";
+        "must be before_reserve, after_reserve, after_cleanup or after_confirm";
 }
 
 impl std::str::FromStr for FaultPoint {
@@ -30,7 +32,7 @@ impl std::str::FromStr for FaultPoint {
         match s {
             "before_reserve" => Ok(Self::BeforeReserve),
             "after_reserve" => Ok(Self::AfterReserve),
-            "after_commit" => Ok(Self::AfterCommit),
+            "after_cleanup" => Ok(Self::AfterCleanup),
             "after_confirm" => Ok(Self::AfterConfirm),
             _ => Err(()),
         }
@@ -56,7 +58,7 @@ mod tests {
         for (name, point) in [
             ("before_reserve", FaultPoint::BeforeReserve),
             ("after_reserve", FaultPoint::AfterReserve),
-            ("after_commit", FaultPoint::AfterCommit),
+            ("after_cleanup", FaultPoint::AfterCleanup),
             ("after_confirm", FaultPoint::AfterConfirm),
         ] {
             assert_eq!(name.parse::<FaultPoint>(), Ok(point));

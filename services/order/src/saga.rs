@@ -152,27 +152,28 @@ pub async fn drive(
                 // `checkout` saved these lines with the order.
                 saved = Some(lines.iter().map(line_ref).collect());
                 maybe_crash(state.settings.fault_point, FaultPoint::BeforeReserve);
-                Event::Reserve(reserve(state, id, &lines).await)
+                let reply = reserve(state, id, &lines).await;
+                if let ReserveReply::Reserved(_) = reply {
+                    maybe_crash(state.settings.fault_point, FaultPoint::AfterReserve);
+                }
+                Event::Reserve(reply)
             }
-            Action::Commit => {
-                maybe_crash(state.settings.fault_point, FaultPoint::AfterReserve);
-                Event::Commit(commit(state, id).await)
-            }
+            Action::Commit => Event::Commit(commit(state, id).await),
             Action::Release => Event::Release(reply(state.product.release(id).await).map(|_| ())),
             Action::Confirm { lines, total } => {
-                maybe_crash(state.settings.fault_point, FaultPoint::AfterCommit);
                 // The cart is cleaned before the order is confirmed, so the
                 // confirm can record in the same statement whether the
                 // cleanup is still owed: no flag to clear afterwards. This
-                // order is safe because the commit sold the stock: from
-                // here the order can only end confirmed (by this drive or
-                // by the worker's roll-forward). A drive that did not read
-                // the cart (the worker's) owes the cleanup, which the
-                // worker does right after the same way.
+                // order is safe because the stock is sold: from here the
+                // order can only end confirmed (by this drive or by the
+                // worker's roll-forward). A drive that did not read the
+                // cart (the worker's) owes the cleanup, which the worker
+                // does right after the same way.
                 let cart_cleaned = match saved {
                     Some(refs) => clean_cart(state, id, ticket.user, refs).await,
                     None => false,
                 };
+                maybe_crash(state.settings.fault_point, FaultPoint::AfterCleanup);
                 let answer =
                     confirm(state, ticket.order, &lines, total.as_ref(), !cart_cleaned).await?;
                 maybe_crash(state.settings.fault_point, FaultPoint::AfterConfirm);
@@ -262,10 +263,14 @@ fn reply<T>(result: Result<T, ClientError>) -> Reply<T> {
 }
 
 /// Reserves the cart's lines with the order id as reservation id, so a
-/// retry or the worker can always find the reservation.
+/// retry or the worker can always find the reservation, and sells them in
+/// the same call (`commit`): the pending order already records the sale,
+/// so a hold would add a call and a transaction and protect nothing (a
+/// crash after this call is rolled forward by the worker all the same).
 async fn reserve(state: &AppState, id: Uuid, lines: &[StoredLine]) -> ReserveReply {
     let request = ReservationRequest {
         id,
+        commit: true,
         lines: lines
             .iter()
             .map(|l| ReservationLineRequest {

@@ -32,8 +32,11 @@ pub enum Progress {
     },
     /// Stock may be held: a release was asked for, and why.
     Releasing(Why),
-    /// product holds stock for the order; a commit was asked for.
+    /// product holds stock for the order; a commit was asked for (the
+    /// recovery worker's path only: the request path sells at once).
     Committing { lines: Vec<ReservedLine> },
+    /// product sold the stock for the order: only the confirm is left.
+    Sold { lines: Vec<ReservedLine> },
 }
 
 /// Why a reservation is being released.
@@ -80,6 +83,7 @@ impl<T> Reply<T> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReserveReply {
+    /// Sold: the request path reserves and commits in one call.
     Reserved(Vec<ReservedLine>),
     OutOfStock(Vec<Uuid>),
     Unavailable(Vec<Uuid>),
@@ -110,8 +114,9 @@ pub enum Lookup {
 /// What the driver does next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Save these lines with the order, then reserve them.
+    /// Reserve these lines (saved with the order) and sell them at once.
     Reserve(Vec<StoredLine>),
+    /// Commit a held reservation (the recovery worker found one).
     Commit,
     Release,
     /// Confirm the order at these prices, clean the cart, answer 201.
@@ -210,11 +215,12 @@ pub fn next(progress: Progress, event: Event) -> Step {
         ),
         (Recorded, Event::Cart(_)) => finish(Recorded, Outcome::Retry(Cause::CartDown)),
 
-        // 3. The reservation.
+        // 3. The sale: reserved and committed in one call, because the
+        // pending order already records what is being sold.
         (Reserving { currency }, Event::Reserve(ReserveReply::Reserved(lines))) => {
             match order::currency_conflict(&lines, currency.as_deref()) {
                 Some(odd) => step(Releasing(Why::MixedCurrencies(odd)), Action::Release),
-                None => step(Committing { lines }, Action::Commit),
+                None => confirm(lines),
             }
         }
         (p @ Reserving { .. }, Event::Reserve(ReserveReply::OutOfStock(ids))) => {
@@ -245,7 +251,8 @@ pub fn next(progress: Progress, event: Event) -> Step {
         }
         (p @ Releasing(_), Event::Release(_)) => finish(p, Outcome::Pending),
 
-        // 4. The commit.
+        // The worker's commit of a hold (made by an order version that
+        // reserved and committed in two calls, or by another caller).
         (Committing { lines }, Event::Commit(CommitReply::Committed)) => confirm(lines),
         (p @ Committing { .. }, Event::Commit(CommitReply::Gone)) => {
             finish(p, Outcome::Retry(Cause::HoldExpired))
@@ -271,12 +278,12 @@ pub fn next(progress: Progress, event: Event) -> Step {
 }
 
 /// Sold: confirm at the reserved prices, unless they mix currencies (only
-/// possible if the check before the commit was bypassed), in which case
+/// possible if the check before the sale was bypassed), in which case
 /// the sale is undone.
 fn confirm(lines: Vec<ReservedLine>) -> Step {
     match order::priced_lines(&lines) {
         Ok((priced, total)) => step(
-            Progress::Committing { lines },
+            Progress::Sold { lines },
             Action::Confirm {
                 lines: priced,
                 total,
@@ -341,6 +348,9 @@ mod tests {
             Progress::Releasing(Why::Interrupted),
             Progress::Releasing(Why::MixedCurrencies(vec![id(2)])),
             held(),
+            Progress::Sold {
+                lines: vec![reserved(1, "EUR")],
+            },
         ]
     }
 
@@ -377,7 +387,8 @@ mod tests {
     /// The safety property, over every (progress, event) pair: the key is
     /// freed or an answer stored only where no stock can be held for the
     /// order (or its release was confirmed); a confirmation only follows a
-    /// commit; everything else leaves the order pending or acts on.
+    /// sale (a reserve that sells at once, or a commit); everything else
+    /// leaves the order pending or acts on.
     #[test]
     fn no_pair_gives_up_on_stock_that_may_be_held() {
         for p in all_progress() {
@@ -411,9 +422,12 @@ mod tests {
                             (
                                 Progress::Committing { .. },
                                 Event::Commit(CommitReply::Committed)
+                            ) | (
+                                Progress::Reserving { .. },
+                                Event::Reserve(ReserveReply::Reserved(_))
                             ) | (_, Event::Found(Lookup::Committed(_)))
                         ),
-                        "{p:?} + {e:?} confirms without a commit"
+                        "{p:?} + {e:?} confirms without a sale"
                     );
                 }
             }
@@ -421,7 +435,7 @@ mod tests {
     }
 
     #[test]
-    fn the_happy_path_reads_reserves_commits_and_confirms() {
+    fn the_happy_path_reads_sells_and_confirms() {
         let s = next(
             Progress::Recorded,
             Event::Cart(Reply::Ok(vec![stored(1, "EUR")])),
@@ -432,13 +446,22 @@ mod tests {
             s.progress,
             Event::Reserve(ReserveReply::Reserved(vec![reserved(1, "EUR")])),
         );
-        assert_eq!(s.action, Action::Commit);
-        let s = next(s.progress, Event::Commit(CommitReply::Committed));
         let Action::Confirm { lines, total } = s.action else {
             panic!("{s:?}")
         };
         assert_eq!(lines[0].line_total, Money::new(300, "EUR"));
         assert_eq!(total, Some(Money::new(300, "EUR")));
+    }
+
+    #[test]
+    fn the_worker_commits_a_hold_then_confirms() {
+        let s = next(
+            Progress::Recorded,
+            Event::Found(Lookup::Held(vec![reserved(1, "EUR")])),
+        );
+        assert_eq!(s.action, Action::Commit);
+        let s = next(s.progress, Event::Commit(CommitReply::Committed));
+        assert!(matches!(s.action, Action::Confirm { .. }), "{s:?}");
     }
 
     #[test]

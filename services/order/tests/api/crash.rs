@@ -208,18 +208,20 @@ async fn a_crash_before_reserve_is_failed_by_the_worker_and_the_retry_starts_afr
 
 #[tokio::test]
 async fn a_crash_after_reserve_is_rolled_forward() {
+    // The reserve sells at once: the worker finds the stock committed.
     crash_and_recover(Crash {
         point: "after_reserve",
-        leaves: ("pending", Some("held")),
+        leaves: ("pending", Some("committed")),
         afresh: false,
     })
     .await;
 }
 
 #[tokio::test]
-async fn a_crash_after_commit_is_rolled_forward() {
+async fn a_crash_after_the_cart_cleanup_is_rolled_forward() {
+    // The cart is already clean; the worker's cleanup finds nothing to do.
     crash_and_recover(Crash {
-        point: "after_commit",
+        point: "after_cleanup",
         leaves: ("pending", Some("committed")),
         afresh: false,
     })

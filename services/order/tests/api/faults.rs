@@ -62,7 +62,8 @@ async fn with_product_failing_half_its_calls_checkout_retries_and_sells_once(db:
     let p = shop.new_product(5, 100).await;
     shop.cart_of("alice").set_quantity(p, 2).await.unwrap();
     // Every other call to product fails with a 503, the first one first:
-    // the reserve's first attempt and the commit's first attempt.
+    // the reserve's first attempt (the checkout's one call to product,
+    // which sells at once) fails and its retry gets through.
     shop.order
         .set_faults(json!([{"peer": "product", "error_rate": 0.5}]))
         .await;
@@ -79,10 +80,7 @@ async fn with_product_failing_half_its_calls_checkout_retries_and_sells_once(db:
         "faults_injected_total",
         &[("kind", "error"), ("target", "peer:product")],
     );
-    assert!(
-        injected >= 2.0,
-        "reserve and commit each failed once: {metrics}"
-    );
+    assert!(injected >= 1.0, "the reserve failed once: {metrics}");
     assert_eq!(retries, injected, "every injected failure was retried");
     // Retried, yet sold once: the calls are idempotent by the order's id.
     assert_eq!(shop.units(p).await, (3, 0, 2));

@@ -241,7 +241,6 @@ async fn a_checkout_is_one_trace_across_order_product_and_cart() {
     };
     for (service, name) in [
         ("product", "POST /internal/v1/reservations"),
-        ("product", "POST /internal/v1/reservations/{id}/commit"),
         ("cart", "GET /internal/v1/carts"),
         ("cart", "POST /internal/v1/carts/remove"),
     ] {

@@ -73,8 +73,12 @@ fn assemble(head: Head, lines: Vec<LineRow>) -> Reservation {
 pub enum ReserveOutcome {
     /// Stock was taken.
     Created(Reservation),
-    /// The id was seen before with the same lines: the first result.
+    /// The id was seen before with the same lines: the first result (a
+    /// held one committed now, when the request sells at once).
     Replayed(Reservation),
+    /// The request sells at once, and the id's earlier hold was released
+    /// or has expired: nothing can be sold under it.
+    Gone(&'static str),
     /// The id was seen before with other lines.
     Mismatch,
     /// The id was released before any reservation was made with it: a
@@ -97,13 +101,15 @@ struct Locked {
 
 /// Takes stock for every line or for none, in one transaction: claim the
 /// id, lock and check the products, take the stock and record the lines.
+/// A request that sells at once (`commit`) claims the id as `committed`
+/// straight away: one transaction, where a hold and a commit take two.
 pub async fn reserve(
     db: &PgPool,
     req: &ValidReservation,
     ttl: Duration,
 ) -> sqlx::Result<ReserveOutcome> {
     let mut tx = db.begin().await?;
-    let Some(head) = claim(&mut tx, req.id(), ttl).await? else {
+    let Some(head) = claim(&mut tx, req, ttl).await? else {
         tx.rollback().await?;
         return existing(db, req).await;
     };
@@ -135,27 +141,48 @@ pub async fn reserve(
     }))
 }
 
-/// Claims the id. A concurrent request with the same id blocks here until
-/// the first one's transaction ends, then finds the row taken (`None`).
-async fn claim(tx: &mut PgConnection, id: Uuid, ttl: Duration) -> sqlx::Result<Option<Head>> {
+/// Claims the id, held or already committed. A concurrent request with
+/// the same id blocks here until the first one's transaction ends, then
+/// finds the row taken (`None`). A committed reservation keeps its
+/// `expires_at` but never expires: the sweeper looks only at held ones.
+async fn claim(
+    tx: &mut PgConnection,
+    req: &ValidReservation,
+    ttl: Duration,
+) -> sqlx::Result<Option<Head>> {
     sqlx::query_as::<_, Head>(
         "INSERT INTO reservations (id, status, expires_at) \
-         VALUES ($1, 'held', now() + make_interval(secs => $2)) \
+         VALUES ($1, $3, now() + make_interval(secs => $2)) \
          ON CONFLICT (id) DO NOTHING \
          RETURNING id, status, expires_at, created_at, updated_at",
     )
-    .bind(id)
+    .bind(req.id())
     .bind(ttl.as_secs_f64())
+    .bind(req.initial_status().as_str())
     .fetch_optional(&mut *tx)
     .await
 }
 
-/// The answer for an id already taken: the same lines replay it, a
-/// tombstone (released before it was ever made, see `release`) refuses it,
-/// other lines are a mismatch.
+/// The answer for an id already taken: the same lines replay it (a hold
+/// asked again to sell at once is committed now), a tombstone (released
+/// before it was ever made, see `release`) refuses it, other lines are a
+/// mismatch.
 async fn existing(db: &PgPool, req: &ValidReservation) -> sqlx::Result<ReserveOutcome> {
     let mut conn = db.acquire().await?;
-    Ok(match get(&mut conn, req.id()).await? {
+    let found = get(&mut conn, req.id()).await?;
+    drop(conn);
+    Ok(match found {
+        Some(existing)
+            if req.same_lines_as(&existing.lines)
+                && req.commit()
+                && existing.status == ReservationStatus::Held =>
+        {
+            match commit(db, req.id()).await? {
+                TransitionOutcome::Done(r) => ReserveOutcome::Replayed(r),
+                TransitionOutcome::Conflict(_, why) => ReserveOutcome::Gone(why),
+                TransitionOutcome::NotFound => ReserveOutcome::Mismatch,
+            }
+        }
         Some(existing) if req.same_lines_as(&existing.lines) => ReserveOutcome::Replayed(existing),
         Some(existing)
             if existing.lines.is_empty() && existing.status == ReservationStatus::Released =>

@@ -2,7 +2,9 @@
 //! same request.
 
 use shop_api::FieldError;
-use shop_api::product::{ReservationLineRequest, ReservationRequest, ReservedLine};
+use shop_api::product::{
+    ReservationLineRequest, ReservationRequest, ReservationStatus, ReservedLine,
+};
 use uuid::Uuid;
 
 use super::checked;
@@ -20,6 +22,7 @@ pub const MAX_QUANTITY: i32 = 10_000;
 pub struct ValidReservation {
     id: Uuid,
     lines: Vec<ReservationLineRequest>,
+    commit: bool,
 }
 
 impl ValidReservation {
@@ -48,12 +51,33 @@ impl ValidReservation {
                 message: "each product may appear once".into(),
             });
         }
-        checked(Self { id: req.id, lines }, errors)
+        checked(
+            Self {
+                id: req.id,
+                lines,
+                commit: req.commit,
+            },
+            errors,
+        )
     }
 
     /// The reservation id (the order's).
     pub fn id(&self) -> Uuid {
         self.id
+    }
+
+    /// Sell at once: the reservation is made committed, not held.
+    pub fn commit(&self) -> bool {
+        self.commit
+    }
+
+    /// The status a new reservation starts in.
+    pub fn initial_status(&self) -> ReservationStatus {
+        if self.commit {
+            ReservationStatus::Committed
+        } else {
+            ReservationStatus::Held
+        }
     }
 
     /// The lines, sorted by product id.
@@ -99,6 +123,7 @@ mod tests {
         let req = ReservationRequest {
             id: Uuid::now_v7(),
             lines: vec![line(b, 1), line(a, 2)],
+            commit: false,
         };
         assert_eq!(
             ValidReservation::parse(req).unwrap().product_ids(),
@@ -112,16 +137,19 @@ mod tests {
         let empty = ReservationRequest {
             id: a,
             lines: vec![],
+            commit: false,
         };
         assert!(ValidReservation::parse(empty).is_err());
         let dup = ReservationRequest {
             id: a,
             lines: vec![line(a, 1), line(a, 1)],
+            commit: false,
         };
         assert!(ValidReservation::parse(dup).is_err());
         let zero = ReservationRequest {
             id: a,
             lines: vec![line(a, 0)],
+            commit: false,
         };
         assert_eq!(
             ValidReservation::parse(zero).unwrap_err()[0].field,
@@ -135,6 +163,7 @@ mod tests {
         let req = ValidReservation::parse(ReservationRequest {
             id: Uuid::now_v7(),
             lines: vec![line(a, 1), line(b, 2)],
+            commit: false,
         })
         .unwrap();
         let stored = |qb| {

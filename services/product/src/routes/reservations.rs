@@ -15,7 +15,8 @@ use crate::domain::reservation::ValidReservation;
 use crate::error::{Error, ProductError};
 use crate::state::AppState;
 
-/// Reserve stock for every line or none. Idempotent by `id`.
+/// Reserve stock for every line or none, held until `expires_at` or, with
+/// `commit: true`, sold at once. Idempotent by `id`.
 #[utoipa::path(
     post, path = "/internal/v1/reservations", tag = "internal", operation_id = "create_reservation",
     request_body = ReservationRequest,
@@ -32,7 +33,7 @@ use crate::state::AppState;
         (status = 200, description = "Replay of an earlier request with this id", body = Reservation,
             headers(("Location" = String, description = "The reservation's URL"))
         ),
-        (status = 409, description = "Out of stock (product_ids lists which), or the id was released before it was reserved"),
+        (status = 409, description = "Out of stock (product_ids lists which), the id was released before it was reserved, or (with commit) its earlier hold was released or has expired"),
         (status = 422, description = "Invalid lines (a product twice, a quantity out of range), unknown or archived products, or the id reused with other lines"),
     )
 )]
@@ -56,6 +57,10 @@ pub async fn create(
         ReserveOutcome::Mismatch => {
             count("mismatch");
             return Err(ProductError::ReservationMismatch.into());
+        }
+        ReserveOutcome::Gone(why) => {
+            count("gone");
+            return Err(Error::Conflict(why));
         }
         ReserveOutcome::Released => {
             count("released_before");

@@ -61,6 +61,7 @@ async fn two_hundred_buyers_for_ten_units_never_oversell(
                         product_id: product.id,
                         quantity: 1,
                     }],
+                    commit: false,
                 })
                 .await;
             (result, accounted_units(&db, product.id).await)

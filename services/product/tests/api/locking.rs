@@ -62,6 +62,7 @@ fn request(id: Uuid, lines: &[(Uuid, i32)]) -> ReservationRequest {
                 quantity,
             })
             .collect(),
+        commit: false,
     }
 }
 

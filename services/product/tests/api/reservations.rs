@@ -334,3 +334,71 @@ async fn the_sweeper_returns_expired_holds_and_commit_then_fails(db: PgPool) {
     assert_eq!(product::sweeper::sweep(&app.state).await.unwrap(), 0);
     assert_eq!(accounted_units(&app.db, a).await, (5, 0, 1));
 }
+
+/// `commit: true` sells in the one transaction that takes the stock: the
+/// reservation is committed at once, the sweeper never returns it, a
+/// replay answers it, and release (a cancelled order) returns its units.
+#[sqlx::test]
+async fn a_reservation_that_sells_at_once_is_committed_and_never_expires(db: PgPool) {
+    let app = spawn(db).await;
+    let a = id_of(&app.create_product("A", "misc", 5).await);
+    let rid = Uuid::now_v7();
+    let body = json!({"id": rid, "lines": [{"product_id": a, "quantity": 2}], "commit": true});
+    let service = app.with_service();
+    let sell = || {
+        service.call(
+            Method::POST,
+            "/internal/v1/reservations",
+            Some(body.clone()),
+        )
+    };
+    let sold = sell().await;
+    assert_eq!(sold.status, StatusCode::CREATED, "{}", sold.body);
+    assert_eq!(sold.body["status"], "committed");
+    assert_eq!(accounted_units(&app.db, a).await, (3, 0, 2));
+
+    let replay = sell().await;
+    assert_eq!(replay.status, StatusCode::OK, "{}", replay.body);
+    assert_eq!(replay.body, sold.body);
+
+    expire_by_clock(&app.db, &[rid]).await;
+    assert_eq!(product::sweeper::sweep(&app.state).await.unwrap(), 0);
+    assert_eq!(accounted_units(&app.db, a).await, (3, 0, 2), "still sold");
+
+    let released = app
+        .internal_post(&format!("/internal/v1/reservations/{rid}/release"))
+        .await;
+    assert_eq!(released.body["status"], "released", "{}", released.body);
+    assert_eq!(accounted_units(&app.db, a).await, (5, 0, 0));
+}
+
+/// A held reservation asked again with `commit: true` (the same lines) is
+/// committed by that request; once its hold has expired, the request is
+/// refused and nothing is sold.
+#[sqlx::test]
+async fn selling_a_hold_commits_it_unless_it_expired(db: PgPool) {
+    let app = spawn(db).await;
+    let a = id_of(&app.create_product("A", "misc", 5).await);
+    let service = app.with_service();
+    let sell = |rid: Uuid| {
+        let body = json!({"id": rid, "lines": [{"product_id": a, "quantity": 1}], "commit": true});
+        service.call(Method::POST, "/internal/v1/reservations", Some(body))
+    };
+    let fresh = Uuid::now_v7();
+    let late = Uuid::now_v7();
+    for rid in [fresh, late] {
+        assert_eq!(
+            app.reserve(rid, &[(a, 1)]).await.status,
+            StatusCode::CREATED
+        );
+    }
+    let now_sold = sell(fresh).await;
+    assert_eq!(now_sold.status, StatusCode::OK, "{}", now_sold.body);
+    assert_eq!(now_sold.body["status"], "committed");
+
+    expire_by_clock(&app.db, &[late]).await;
+    sell(late).await.assert_problem(409, "conflict");
+    assert_eq!(accounted_units(&app.db, a).await, (3, 1, 1));
+    product::sweeper::sweep(&app.state).await.unwrap();
+    assert_eq!(accounted_units(&app.db, a).await, (4, 0, 1));
+}
