@@ -90,77 +90,112 @@ pub enum ReserveOutcome {
     Unavailable(Vec<Uuid>),
 }
 
+/// A product as the reservation found it under its lock; `None` columns:
+/// no such product.
 #[derive(sqlx::FromRow)]
 struct Locked {
+    /// `NULL` in the one row of an id already taken.
+    product_id: Option<Uuid>,
+    stock: Option<i32>,
+    archived: Option<bool>,
+    price_amount: Option<i64>,
+    currency: Option<String>,
+}
+
+/// One row of `reserve_stock` (migrations/0003): the outcome, the
+/// claimed head (all `NULL` when the id was taken), and one requested
+/// line's product.
+#[derive(sqlx::FromRow)]
+struct Reserved {
+    outcome: String,
     id: Uuid,
-    stock: i32,
-    archived: bool,
-    price_amount: i64,
-    currency: String,
+    status: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+    #[sqlx(flatten)]
+    product: Locked,
 }
 
 /// Takes stock for every line or for none, in one transaction: claim the
-/// id, lock and check the products, take the stock and record the lines.
-/// A request that sells at once (`commit`) claims the id as `committed`
-/// straight away: one transaction, where a hold and a commit take two.
+/// id, lock the products in id order, check every line, take the stock and
+/// record the lines. The steps run inside PostgreSQL, in the function
+/// `reserve_stock` (migrations/0003): one round trip and one commit where
+/// five statements took five. A request that sells at once (`commit`)
+/// claims the id as `committed` straight away: one transaction, where a
+/// hold and a commit take two. The function decides only whether every
+/// line can be served; which refusal it is stays with [`refusal`].
 pub async fn reserve(
     db: &PgPool,
     req: &ValidReservation,
     ttl: Duration,
 ) -> sqlx::Result<ReserveOutcome> {
-    let mut tx = db.begin().await?;
-    let Some(head) = claim(&mut tx, req, ttl).await? else {
-        tx.rollback().await?;
-        return existing(db, req).await;
-    };
-    let locked = lock_products(&mut tx, &req.product_ids()).await?;
-    if let Some(refused) = refusal(req, &locked) {
-        tx.rollback().await?;
-        return Ok(refused);
+    let rows = sqlx::query_as::<_, Reserved>(
+        "SELECT outcome, id, status, expires_at, created_at, updated_at, \
+           product_id, stock, archived, price_amount, currency \
+         FROM reserve_stock($1, $2, $3, $4, $5)",
+    )
+    .bind(req.id())
+    .bind(req.initial_status().as_str())
+    .bind(ttl.as_secs_f64())
+    .bind(req.product_ids())
+    .bind(req.quantities())
+    .fetch_all(db)
+    .await?;
+    let outcome = rows.first().map(|r| r.outcome.as_str());
+    match outcome {
+        Some("taken") => return existing(db, req).await,
+        Some("refused") => {
+            let locked: Vec<&Locked> = rows.iter().map(|r| &r.product).collect();
+            return Ok(refusal(req, &locked).unwrap_or_else(|| {
+                // The function and `refusal` disagree: a bug, never an
+                // oversell (nothing was taken). Say "out of stock".
+                ReserveOutcome::OutOfStock(req.product_ids())
+            }));
+        }
+        Some("created") => {}
+        other => {
+            return Err(sqlx::Error::Protocol(format!(
+                "reserve_stock answered {other:?}"
+            )));
+        }
     }
-    take_stock(&mut tx, req, &locked).await?;
-    tx.commit().await?;
+    let head = rows
+        .first()
+        .and_then(|h| {
+            Some(Head {
+                id: h.id,
+                status: ReservationStatus::parse(h.status.as_deref()?)?,
+                expires_at: h.expires_at?,
+                created_at: h.created_at?,
+                updated_at: h.updated_at?,
+            })
+        })
+        .ok_or_else(|| sqlx::Error::Protocol("reserve_stock: no reservation head".into()))?;
     // Everything the answer shows is known here: the claimed row, the
     // request's lines and the prices just locked (nothing to read back).
+    let lines = req
+        .lines()
+        .iter()
+        .zip(&rows)
+        .map(|(line, row)| {
+            let p = &row.product;
+            Some(ReservedLine {
+                product_id: line.product_id,
+                quantity: line.quantity,
+                unit_price: Money::new(p.price_amount?, p.currency.clone()?),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| sqlx::Error::Protocol("reserve_stock: a line without a price".into()))?;
     Ok(ReserveOutcome::Created(Reservation {
         id: head.id,
         status: head.status,
-        lines: req
-            .lines()
-            .iter()
-            .zip(&locked)
-            .map(|(line, product)| ReservedLine {
-                product_id: line.product_id,
-                quantity: line.quantity,
-                unit_price: Money::new(product.price_amount, product.currency.clone()),
-            })
-            .collect(),
+        lines,
         expires_at: head.expires_at,
         created_at: head.created_at,
         updated_at: head.updated_at,
     }))
-}
-
-/// Claims the id, held or already committed. A concurrent request with
-/// the same id blocks here until the first one's transaction ends, then
-/// finds the row taken (`None`). A committed reservation keeps its
-/// `expires_at` but never expires: the sweeper looks only at held ones.
-async fn claim(
-    tx: &mut PgConnection,
-    req: &ValidReservation,
-    ttl: Duration,
-) -> sqlx::Result<Option<Head>> {
-    sqlx::query_as::<_, Head>(
-        "INSERT INTO reservations (id, status, expires_at) \
-         VALUES ($1, $3, now() + make_interval(secs => $2)) \
-         ON CONFLICT (id) DO NOTHING \
-         RETURNING id, status, expires_at, created_at, updated_at",
-    )
-    .bind(req.id())
-    .bind(ttl.as_secs_f64())
-    .bind(req.initial_status().as_str())
-    .fetch_optional(&mut *tx)
-    .await
 }
 
 /// The answer for an id already taken: the same lines replay it (a hold
@@ -193,29 +228,20 @@ async fn existing(db: &PgPool, req: &ValidReservation) -> sqlx::Result<ReserveOu
     })
 }
 
-/// Locks the products in id order (the one lock order, so concurrent
-/// reservations cannot deadlock) and reads what the checks need.
-async fn lock_products(tx: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Locked>> {
-    sqlx::query_as::<_, Locked>(
-        "SELECT id, stock, archived, price_amount, currency FROM products \
-         WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-    )
-    .bind(ids)
-    .fetch_all(&mut *tx)
-    .await
-}
-
 /// All-or-nothing: every line checked before anything changes. Unknown or
 /// archived products refuse the whole reservation first, then short stock.
-fn refusal(req: &ValidReservation, locked: &[Locked]) -> Option<ReserveOutcome> {
+fn refusal(req: &ValidReservation, locked: &[&Locked]) -> Option<ReserveOutcome> {
     let mut unavailable = Vec::new();
     let mut short = Vec::new();
     for line in req.lines() {
-        match locked.iter().find(|p| p.id == line.product_id) {
-            Some(p) if p.archived => unavailable.push(p.id),
-            Some(p) if p.stock < line.quantity => short.push(p.id),
+        let found = locked
+            .iter()
+            .find(|p| p.product_id == Some(line.product_id))
+            .and_then(|p| Some((p.archived?, p.stock?)));
+        match found {
+            Some((true, _)) | None => unavailable.push(line.product_id),
+            Some((false, stock)) if stock < line.quantity => short.push(line.product_id),
             Some(_) => {}
-            None => unavailable.push(line.product_id),
         }
     }
     if !unavailable.is_empty() {
@@ -225,38 +251,6 @@ fn refusal(req: &ValidReservation, locked: &[Locked]) -> Option<ReserveOutcome> 
     } else {
         None
     }
-}
-
-/// Takes the stock and records the lines at the prices just locked.
-async fn take_stock(
-    tx: &mut PgConnection,
-    req: &ValidReservation,
-    locked: &[Locked],
-) -> sqlx::Result<()> {
-    let ids = req.product_ids();
-    let quantities = req.quantities();
-    // `locked` is in id order, and so are the lines (and `ids`).
-    let prices: Vec<i64> = locked.iter().map(|p| p.price_amount).collect();
-    let currencies: Vec<String> = locked.iter().map(|p| p.currency.clone()).collect();
-    // One statement for both writes (one round trip). The stock >= 0 CHECK
-    // backs the check above up: were it ever wrong, the statement would
-    // fail rather than oversell.
-    sqlx::query(
-        "WITH taken AS ( \
-           UPDATE products p SET stock = p.stock - l.quantity, version = p.version + 1, updated_at = now() \
-           FROM unnest($2::uuid[], $3::int4[]) AS l(product_id, quantity) \
-           WHERE p.id = l.product_id) \
-         INSERT INTO reservation_lines (reservation_id, product_id, quantity, unit_price_amount, currency) \
-         SELECT $1, * FROM unnest($2::uuid[], $3::int4[], $4::int8[], $5::text[])",
-    )
-    .bind(req.id())
-    .bind(&ids)
-    .bind(&quantities)
-    .bind(&prices)
-    .bind(&currencies)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
 
 /// What a commit or release came to.
