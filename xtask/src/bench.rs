@@ -519,7 +519,7 @@ fn all() -> anyhow::Result<()> {
             .filter(|l| l.trim_start().starts_with("add-to-cart + checkout:"))
             .map(|l| figure(l, "p99 "));
         p99_saturated.push(p99s.next().flatten().unwrap_or(f64::NAN));
-        p99_open.push(p99s.last().flatten().unwrap_or(f64::NAN));
+        p99_open.push(p99s.next_back().flatten().unwrap_or(f64::NAN));
     }
     println!("\n=== medians of {ROUNDS} rounds (every round's figures are above)");
     println!(
