@@ -3,8 +3,9 @@
 //! types, never as wire types.
 
 use shop_api::Money;
+use shop_api::cart::MAX_LINES;
 use shop_api::product::Product;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::cart::{Line, Quantity, Removal};
@@ -31,38 +32,34 @@ impl From<Row> for Line {
     }
 }
 
-async fn lines_on(conn: &mut PgConnection, user: &str) -> sqlx::Result<Vec<Line>> {
+/// The user's lines, oldest first.
+pub async fn lines(db: &PgPool, user: &str) -> sqlx::Result<Vec<Line>> {
     sqlx::query_as::<_, Row>(
         "SELECT product_id, quantity, unit_price_amount, currency, name, revision FROM cart_lines \
          WHERE user_id = $1 ORDER BY added_at, product_id",
     )
     .bind(user)
-    .fetch_all(conn)
+    .fetch_all(db)
     .await
     .map(|rows| rows.into_iter().map(Line::from).collect())
 }
 
-/// The user's lines, oldest first.
-pub async fn lines(db: &PgPool, user: &str) -> sqlx::Result<Vec<Line>> {
-    lines_on(&mut *db.acquire().await?, user).await
-}
-
 /// The advisory lock that serializes one user's cart changes: a number
 /// derived from the user id by a hash every replica and every version
-/// computes alike (a name-based UUID, RFC 9562's version 5), so it can be
-/// written into the `BEGIN` statement itself.
+/// computes alike (a name-based UUID, RFC 9562's version 5).
 fn lock_key(user: &str) -> i64 {
     let (high, _) = Uuid::new_v5(&Uuid::NAMESPACE_OID, user.as_bytes()).as_u64_pair();
     high.cast_signed()
 }
 
-/// Sets a line's quantity (adding the line if new) after `check` approves
-/// it against the user's current lines. The user's carts are serialized by
-/// an advisory lock, so two concurrent adds cannot both pass the 50-line
-/// limit. The lock is taken by the statement that begins the transaction
-/// (one round trip for both; the key is a number, so nothing the user
-/// sent is written into SQL), before the lines are read: a read in a later
-/// statement sees every change committed by whoever held the lock before.
+/// Sets a line's quantity (adding the line if new) if the cart's rule
+/// allows it: at most [`MAX_LINES`] products, one currency. The user's
+/// cart changes are serialized by an advisory lock, so two concurrent adds
+/// cannot both pass the limit. Lock, read, check and write run inside
+/// PostgreSQL, in the function `cart_set_quantity` (migrations/0002): one
+/// round trip and one commit where four statements took four. The function
+/// only decides whether the line may be set; when it may not, it returns
+/// the cart's lines and `check` (the rule in Rust) says why.
 pub async fn set_quantity<E>(
     db: &PgPool,
     user: &str,
@@ -70,31 +67,43 @@ pub async fn set_quantity<E>(
     quantity: Quantity,
     check: impl FnOnce(&[Line]) -> Result<(), E>,
 ) -> sqlx::Result<Result<Line, E>> {
-    let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({})", lock_key(user));
-    let mut tx = db.begin_with(sqlx::AssertSqlSafe(begin)).await?;
-    let existing = lines_on(&mut tx, user).await?;
-    if let Err(e) = check(&existing) {
-        return Ok(Err(e));
+    #[derive(sqlx::FromRow)]
+    struct Set {
+        outcome: String,
+        #[sqlx(flatten)]
+        line: Row,
     }
-    let row = sqlx::query_as::<_, Row>(
-        "INSERT INTO cart_lines (user_id, product_id, quantity, unit_price_amount, currency, name) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (user_id, product_id) DO UPDATE SET \
-           quantity = EXCLUDED.quantity, unit_price_amount = EXCLUDED.unit_price_amount, \
-           currency = EXCLUDED.currency, name = EXCLUDED.name, \
-           revision = nextval('cart_line_revisions'), updated_at = now() \
-         RETURNING product_id, quantity, unit_price_amount, currency, name, revision",
+    let rows = sqlx::query_as::<_, Set>(
+        "SELECT outcome, product_id, quantity, unit_price_amount, currency, name, revision \
+         FROM cart_set_quantity($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(user)
+    .bind(lock_key(user))
     .bind(product.id)
     .bind(quantity.get())
     .bind(product.price.amount)
     .bind(&product.price.currency)
     .bind(&product.name)
-    .fetch_one(&mut *tx)
+    .bind(i32::try_from(MAX_LINES).expect("MAX_LINES fits an int4"))
+    .fetch_all(db)
     .await?;
-    tx.commit().await?;
-    Ok(Ok(row.into()))
+    match rows.first().map(|r| r.outcome.as_str()) {
+        Some("set") => Ok(Ok(rows.into_iter().next().expect("one row").line.into())),
+        Some("refused") => {
+            let existing: Vec<Line> = rows.into_iter().map(|r| r.line.into()).collect();
+            if let Err(e) = check(&existing) {
+                return Ok(Err(e));
+            }
+            // The function refused what the rule allows: the two disagree,
+            // a bug to report, not a cart to change.
+            Err(sqlx::Error::Protocol(
+                "cart_set_quantity refused a line the cart's rule allows".into(),
+            ))
+        }
+        other => Err(sqlx::Error::Protocol(format!(
+            "cart_set_quantity answered {other:?}"
+        ))),
+    }
 }
 
 /// Removes one line; true when it existed.

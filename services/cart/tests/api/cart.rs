@@ -2,6 +2,7 @@
 //! users, and the internal API the order service uses.
 
 use axum::http::{Method, StatusCode};
+use futures::future::join_all;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -152,6 +153,58 @@ async fn quantities_lines_and_currencies_are_limited(db: PgPool) {
             .len(),
         50
     );
+}
+
+/// Concurrent adds to one cart are serialized (the advisory lock inside
+/// `cart_set_quantity`): with room for five more products, five of twenty
+/// racing adds get in; and a race between two currencies leaves one.
+#[sqlx::test]
+async fn racing_adds_keep_the_line_limit_and_one_currency(db: PgPool) {
+    let app = TestCart::new(db).await;
+    for i in 0..45 {
+        let id = app.product(&format!("P{i}"), 100, "EUR").await;
+        assert_eq!(app.put("alice", id, 1).await.status, StatusCode::OK);
+    }
+    let mut racing = Vec::new();
+    for i in 0..20 {
+        racing.push(app.product(&format!("R{i}"), 100, "EUR").await);
+    }
+    let answers = join_all(racing.iter().map(|&id| app.put("alice", id, 1))).await;
+    let added = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    for r in answers.iter().filter(|r| r.status != StatusCode::OK) {
+        r.assert_problem(422, "validation");
+    }
+    assert_eq!(added, 5, "exactly the room left");
+    let items = app.cart("alice").await.body["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(items, 50);
+
+    let mut mixed = Vec::new();
+    for i in 0..6 {
+        let currency = if i % 2 == 0 { "EUR" } else { "USD" };
+        mixed.push((app.product(&format!("M{i}"), 100, currency).await, currency));
+    }
+    let answers = join_all(mixed.iter().map(|&(id, _)| app.put("bob", id, 1))).await;
+    let kept: std::collections::BTreeSet<&str> = mixed
+        .iter()
+        .zip(&answers)
+        .filter(|(_, r)| r.status == StatusCode::OK)
+        .map(|(&(_, currency), _)| currency)
+        .collect();
+    assert_eq!(kept.len(), 1, "one currency got in: {kept:?}");
+    for r in answers.iter().filter(|r| r.status != StatusCode::OK) {
+        r.assert_problem(422, "validation");
+    }
+    let items = app.cart("bob").await.body["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(items, 3, "the three of that currency");
 }
 
 #[sqlx::test]
