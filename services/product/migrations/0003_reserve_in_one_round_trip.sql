@@ -64,12 +64,12 @@ BEGIN
         RETURN;
     END IF;
 
-    PERFORM 1 FROM products p WHERE p.id = ANY(p_products) ORDER BY p.id FOR UPDATE;
-
-    SELECT count(*) INTO servable
-    FROM unnest(p_products, p_quantities) AS l(product_id, quantity)
-    JOIN products p ON p.id = l.product_id
-    WHERE NOT p.archived AND p.stock >= l.quantity;
+    -- Lock and check in one statement: the locking subquery returns each
+    -- row as it is once its lock is granted (the latest version).
+    SELECT count(*) FILTER (WHERE NOT p.archived AND p.stock >= l.quantity) INTO servable
+    FROM (SELECT x.id, x.stock, x.archived FROM products x
+          WHERE x.id = ANY(p_products) ORDER BY x.id FOR UPDATE) AS p
+    JOIN unnest(p_products, p_quantities) AS l(product_id, quantity) ON p.id = l.product_id;
 
     IF servable = cardinality(p_products) THEN
         -- The stock >= 0 CHECK backs the count up: were it ever wrong, the

@@ -147,11 +147,13 @@ pub async fn reserve(
         Some("taken") => return existing(db, req).await,
         Some("refused") => {
             let locked: Vec<&Locked> = rows.iter().map(|r| &r.product).collect();
-            return Ok(refusal(req, &locked).unwrap_or_else(|| {
-                // The function and `refusal` disagree: a bug, never an
-                // oversell (nothing was taken). Say "out of stock".
-                ReserveOutcome::OutOfStock(req.product_ids())
-            }));
+            // The function refused what the rules allow: the two disagree,
+            // a bug to report (nothing was taken), as cart does.
+            return refusal(req, &locked).map(Ok).unwrap_or_else(|| {
+                Err(sqlx::Error::Protocol(
+                    "reserve_stock refused a reservation the rules allow".into(),
+                ))
+            });
         }
         Some("created") => {}
         other => {
