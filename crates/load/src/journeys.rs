@@ -99,6 +99,30 @@ impl World {
         self.new_user(n).await
     }
 
+    /// Sets up `n` users and leaves them idle, for the open model to take
+    /// before the clock starts: a journey's latency is then the journey's,
+    /// not the set-up of a user the harness had not made yet (the closed
+    /// model makes its users before their first journey too). Returns how
+    /// many could not be set up; the run makes those on demand.
+    pub async fn warm_users(self: &std::sync::Arc<Self>, n: usize) -> usize {
+        let mut made = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let world = self.clone();
+            made.spawn(async move {
+                let k = world.users.next.fetch_add(1, Ordering::Relaxed);
+                world.new_user(k).await
+            });
+        }
+        let mut failed = 0;
+        while let Some(user) = made.join_next().await {
+            match user {
+                Ok(Ok(user)) => self.put_user(user),
+                _ => failed += 1,
+            }
+        }
+        failed
+    }
+
     /// Returns a user to the pool.
     pub fn put_user(&self, user: User) {
         self.users
