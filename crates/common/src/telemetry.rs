@@ -106,28 +106,41 @@ pub fn provider(service: &str, config: &TelemetryConfig) -> anyhow::Result<SdkTr
     Ok(builder.build())
 }
 
-/// Installs the global subscriber and tracer provider (see [`provider`]).
-pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let provider = provider(service, config)?;
-    opentelemetry::global::set_tracer_provider(provider.clone());
-    // Without an exporter the layer's only jobs are the trace ids (taken
-    // from `traceparent` or made afresh, for the logs and outgoing calls)
-    // and the parent links between spans. All it would do besides goes
-    // nowhere, on every request: source locations and thread names as
-    // attributes, busy/idle clocks and the OpenTelemetry context switched
-    // on every poll of a request's future, and each log line copied into
-    // a span event. So with `otlp` off those are off, and the layer sees
-    // spans only (callgrind: about a sixth of an uncached product read's
-    // instructions; `cargo xtask bench callgrind reads-uncached`).
-    let export = config.otlp;
-    let otel = tracing_opentelemetry::layer()
+/// The `tracing` layer that turns spans into OpenTelemetry spans of
+/// `provider`'s, as every service (and the in-process test apps) has it.
+///
+/// Without an exporter (`export` false) its only jobs are the trace ids
+/// (taken from `traceparent` or made afresh, for the logs and outgoing
+/// calls) and the parent links between spans. All it would do besides goes
+/// nowhere, on every request: source locations and thread names as
+/// attributes, busy/idle clocks and the OpenTelemetry context switched on
+/// every poll of a request's future, and each log line copied into a span
+/// event. So with `export` off those are off and the layer sees spans only
+/// (measured: about a quarter of the services' CPU per checkout; README,
+/// Performance).
+pub fn trace_layer<S>(
+    provider: &SdkTracerProvider,
+    service: &str,
+    export: bool,
+) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(service.to_owned()))
         .with_location(export)
         .with_threads(export)
         .with_tracked_inactivity(export)
         .with_context_activation(export)
-        .with_filter(filter::filter_fn(move |meta| export || meta.is_span()));
+        .with_filter(filter::filter_fn(move |meta| export || meta.is_span()))
+}
+
+/// Installs the global subscriber and tracer provider (see [`provider`]).
+pub fn init(service: &str, config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let provider = provider(service, config)?;
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let otel = trace_layer(&provider, service, config.otlp);
     let filter = EnvFilter::try_new(&config.log_filter)?;
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     // Log lines are written by a thread of their own, so a request never

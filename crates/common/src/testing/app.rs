@@ -364,7 +364,6 @@ impl Resp {
 /// in the test's output (the value is a log filter; `1` or `true` means
 /// `info`).
 fn init_test_log() {
-    use opentelemetry::trace::TracerProvider;
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -380,8 +379,7 @@ fn init_test_log() {
         let provider =
             crate::telemetry::provider("test", &crate::telemetry::TelemetryConfig::default())
                 .ok()?;
-        let otel = tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("test"))
+        let otel = crate::telemetry::trace_layer(&provider, "test", false)
             .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
         let log = std::env::var("TEST_LOG").ok().map(|filter| {
             let filter = match filter.as_str() {
