@@ -116,8 +116,9 @@ pub fn provider(service: &str, config: &TelemetryConfig) -> anyhow::Result<SdkTr
 /// attributes, busy/idle clocks and the OpenTelemetry context switched on
 /// every poll of a request's future, and each log line copied into a span
 /// event. So with `export` off those are off and the layer sees spans only
-/// (measured: about a quarter of the services' CPU per checkout; README,
-/// Performance).
+/// (measured: 4 % of an uncached product read's instructions, and the
+/// open-model checkout p99 at half load from 12.6 to 9.1 ms in an
+/// interleaved A/B; README, Performance).
 pub fn trace_layer<S>(
     provider: &SdkTracerProvider,
     service: &str,
