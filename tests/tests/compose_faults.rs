@@ -174,6 +174,27 @@ async fn killing_order_mid_burst_loses_and_duplicates_nothing() {
         "expected one order container, got {container:?}"
     );
 
+    // Every order replica's calls to product wait 1.5 s (inside their 2 s
+    // attempt timeout) while the burst runs: each checkout is then recorded
+    // and waiting on its reservation when the kill lands, however quick
+    // checkouts are. Without it a fast stack could answer the whole burst
+    // before `docker kill` lands, and the test would kill an idle service.
+    // The rule lives in the process's memory, so the killed container comes
+    // back without it (and its TTL bounds it anyway).
+    let slowed = compose(&[
+        "run",
+        "--rm",
+        "-T",
+        "fault",
+        "order",
+        "peer=product,latency_ms=1500,ttl_secs=60",
+    ])
+    .await;
+    assert!(
+        slowed.contains(": 200 "),
+        "every order replica took the rule: {slowed}"
+    );
+
     let first_answer = Arc::new(Notify::new());
     let stack_ref = &stack;
     let burst = join_all(users.iter().map(|u| {
@@ -195,8 +216,8 @@ async fn killing_order_mid_burst_loses_and_duplicates_nothing() {
         }
     }));
     // The kill lands once order is demonstrably working through the burst
-    // (its first answer), or 150 ms into it, whichever comes first: either
-    // way with most of the burst still in flight.
+    // (its first answer), or 150 ms into it, whichever comes first: with
+    // the slowed calls to product, the burst is still in flight either way.
     let killer = async {
         tokio::select! {
             () = first_answer.notified() => {}
