@@ -14,14 +14,12 @@
 //! (`tokio::process`), never a blocking wait on its thread: the clients of
 //! a burst keep sending and reading while a container is killed.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::{Stack, unique_id};
 use futures::future::join_all;
 use shop_api::order::{Checkout, ListOrders, OrderStatus};
 use shop_api::{ClientError, ProblemType};
-use tokio::sync::Notify;
 
 /// The `detail` of the gateway's own 503, answered when it cannot get an
 /// answer from the service (connection refused, reset or closed before the
@@ -55,6 +53,13 @@ async fn run_docker(args: &[&str]) -> String {
 /// Docker Compose with `args`, v2 or v1 (`e2e::compose`).
 async fn compose(args: &[&str]) -> String {
     output(e2e::compose(), "compose", args).await
+}
+
+/// The labs' fault tool (`docker compose run --rm fault SERVICE ARG`,
+/// docker/tools/fault.pl in the tools image) on every replica of `service`:
+/// its report, one line per replica.
+async fn fault_tool(service: &str, arg: &str) -> String {
+    compose(&["run", "--rm", "-T", "fault", service, arg]).await
 }
 
 /// True when the request got no answer from the service: the connection
@@ -181,48 +186,32 @@ async fn killing_order_mid_burst_loses_and_duplicates_nothing() {
     // before `docker kill` lands, and the test would kill an idle service.
     // The rule lives in the process's memory, so the killed container comes
     // back without it (and its TTL bounds it anyway).
-    let slowed = compose(&[
-        "run",
-        "--rm",
-        "-T",
-        "fault",
-        "order",
-        "peer=product,latency_ms=1500,ttl_secs=60",
-    ])
-    .await;
+    let slowed = fault_tool("order", "peer=product,latency_ms=1500,ttl_secs=60").await;
     assert!(
         slowed.contains(": 200 "),
         "every order replica took the rule: {slowed}"
     );
 
-    let first_answer = Arc::new(Notify::new());
     let stack_ref = &stack;
-    let burst = join_all(users.iter().map(|u| {
-        let first_answer = first_answer.clone();
-        async move {
-            let sent = Instant::now();
-            let outcome = stack_ref
-                .orders_of(u)
-                .checkout("burst", &Checkout::default())
-                .await
-                .map(|placed| placed.body.status);
-            first_answer.notify_one();
-            Sent {
-                user: u.clone(),
-                sent,
-                answered: Instant::now(),
-                outcome,
-            }
+    let burst = join_all(users.iter().map(|u| async move {
+        let sent = Instant::now();
+        let outcome = stack_ref
+            .orders_of(u)
+            .checkout("burst", &Checkout::default())
+            .await
+            .map(|placed| placed.body.status);
+        Sent {
+            user: u.clone(),
+            sent,
+            answered: Instant::now(),
+            outcome,
         }
     }));
-    // The kill lands once order is demonstrably working through the burst
-    // (its first answer), or 150 ms into it, whichever comes first: with
-    // the slowed calls to product, the burst is still in flight either way.
+    // The kill is issued 150 ms into the burst: with the calls to product
+    // slowed, no checkout can have been answered by then, and every one is
+    // still in flight when the kill lands.
     let killer = async {
-        tokio::select! {
-            () = first_answer.notified() => {}
-            () = tokio::time::sleep(Duration::from_millis(150)) => {}
-        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
         let issued = Instant::now();
         run_docker(&["kill", "--signal", "KILL", &container]).await;
         run_docker(&["start", &container]).await;
@@ -335,15 +324,7 @@ async fn the_fault_tool_cuts_order_off_from_product_and_clear_heals_it() {
     let stack = Stack::from_env();
     let user = shopper_with_a_cart(&stack, "lab").await;
 
-    let set = compose(&[
-        "run",
-        "--rm",
-        "-T",
-        "fault",
-        "order",
-        "peer=product,unreachable",
-    ])
-    .await;
+    let set = fault_tool("order", "peer=product,unreachable").await;
     assert!(
         set.contains(": 200 "),
         "every order replica took the rule: {set}"
@@ -357,9 +338,9 @@ async fn the_fault_tool_cuts_order_off_from_product_and_clear_heals_it() {
     let cart = stack.cart_of(&user).get().await.unwrap();
     assert!(!cart.prices_stale, "the fault is order's alone");
 
-    let listed = compose(&["run", "--rm", "-T", "fault", "order", "list"]).await;
+    let listed = fault_tool("order", "list").await;
     assert!(listed.contains("\"unreachable\":true"), "{listed}");
-    let cleared = compose(&["run", "--rm", "-T", "fault", "order", "clear"]).await;
+    let cleared = fault_tool("order", "clear").await;
     assert!(cleared.contains("\"rules\":[]"), "{cleared}");
     // The failed attempt freed its key; the breaker may still be open for
     // its cooldown, so the retry is given a while.

@@ -95,6 +95,11 @@ impl World {
         {
             return Ok(u);
         }
+        self.next_user().await
+    }
+
+    /// Sets up the next user not made yet.
+    async fn next_user(&self) -> Result<User, ClientError> {
         let n = self.users.next.fetch_add(1, Ordering::Relaxed);
         self.new_user(n).await
     }
@@ -108,10 +113,7 @@ impl World {
         let mut made = tokio::task::JoinSet::new();
         for _ in 0..n {
             let world = self.clone();
-            made.spawn(async move {
-                let k = world.users.next.fetch_add(1, Ordering::Relaxed);
-                world.new_user(k).await
-            });
+            made.spawn(async move { world.next_user().await });
         }
         let mut failed = 0;
         while let Some(user) = made.join_next().await {

@@ -104,7 +104,7 @@ impl Run {
     /// Runs the load shape to its end, with a progress line unless quiet.
     pub async fn drive(&mut self) {
         if self.args.model() == cli::Model::Open {
-            let n = warm_users(self.stages.peak(), self.args.max_in_flight);
+            let n = users_to_warm(self.stages.peak(), self.args.max_in_flight);
             let failed = self.world.warm_users(n).await;
             if failed > 0 && !self.args.quiet {
                 eprintln!("shop-load: {failed} of {n} users could not be set up before the run");
@@ -187,7 +187,7 @@ impl Run {
 /// `max_in_flight`), which covers the journeys in flight at once while
 /// answers are quicker than 100 ms. A burst beyond it makes more users on
 /// demand, and their set-up counts in those journeys' latency.
-fn warm_users(peak_rate: f64, max_in_flight: usize) -> usize {
+fn users_to_warm(peak_rate: f64, max_in_flight: usize) -> usize {
     ((peak_rate / 10.0).ceil() as usize).clamp(1, max_in_flight.clamp(1, 100))
 }
 
@@ -214,15 +214,15 @@ pub async fn run(args: Args) -> anyhow::Result<(Report, Outcome)> {
 
 #[cfg(test)]
 mod tests {
-    use super::warm_users;
+    use super::users_to_warm;
 
     #[test]
     fn the_open_model_warms_a_tenth_of_a_seconds_arrivals_within_bounds() {
-        assert_eq!(warm_users(12.0, 2000), 2);
-        assert_eq!(warm_users(225.0, 2000), 23);
-        assert_eq!(warm_users(0.5, 2000), 1);
-        assert_eq!(warm_users(5000.0, 2000), 100);
-        assert_eq!(warm_users(5000.0, 30), 30);
-        assert_eq!(warm_users(50.0, 0), 1);
+        assert_eq!(users_to_warm(12.0, 2000), 2);
+        assert_eq!(users_to_warm(225.0, 2000), 23);
+        assert_eq!(users_to_warm(0.5, 2000), 1);
+        assert_eq!(users_to_warm(5000.0, 2000), 100);
+        assert_eq!(users_to_warm(5000.0, 30), 30);
+        assert_eq!(users_to_warm(50.0, 0), 1);
     }
 }
