@@ -292,29 +292,70 @@ fn pgbench(db: &DbServer, bin: &std::path::Path, mode: &str) -> anyhow::Result<(
     Ok((format!("pgbench {} {pg_url}", args.join(" ")), tps))
 }
 
-/// CPU seconds (user + system) a process has used, from /proc/PID/stat;
-/// with `children`, also what its exited children used (a PostgreSQL
-/// server's backends come and go).
-fn cpu_seconds(pid: u32, children: bool) -> f64 {
+/// CPU seconds a process has used, in user space and in the kernel, from
+/// /proc/PID/stat; with `children`, also what its exited children used (a
+/// PostgreSQL server's backends come and go). The split says where a hop
+/// costs: a service's kernel time is mostly loopback TCP (send, receive,
+/// wake-ups), which only fewer round trips can cut.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    user: f64,
+    kernel: f64,
+}
+
+impl Cpu {
+    fn total(self) -> f64 {
+        self.user + self.kernel
+    }
+}
+
+impl std::ops::Add for Cpu {
+    type Output = Cpu;
+    fn add(self, o: Cpu) -> Cpu {
+        Cpu {
+            user: self.user + o.user,
+            kernel: self.kernel + o.kernel,
+        }
+    }
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+    fn sub(self, o: Cpu) -> Cpu {
+        Cpu {
+            user: self.user - o.user,
+            kernel: self.kernel - o.kernel,
+        }
+    }
+}
+
+fn cpu_seconds(pid: u32, children: bool) -> Cpu {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
+        return Cpu::default();
     };
     let Some(close) = stat.rfind(')') else {
-        return 0.0;
+        return Cpu::default();
     };
     let f: Vec<f64> = stat[close + 2..]
         .split_whitespace()
         .map(|v| v.parse().unwrap_or(0.0))
         .collect();
     // Fields 14-17 of proc(5): utime, stime, cutime, cstime (clock ticks).
-    let own = f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0);
-    let waited = f.get(13).unwrap_or(&0.0) + f.get(14).unwrap_or(&0.0);
-    (own + if children { waited } else { 0.0 }) / 100.0
+    let field = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
+    let own = Cpu {
+        user: field(11),
+        kernel: field(12),
+    };
+    let waited = Cpu {
+        user: field(13),
+        kernel: field(14),
+    };
+    if children { own + waited } else { own }
 }
 
 /// CPU seconds of a PostgreSQL server: the postmaster, the children it
 /// reaped, and the children still running.
-fn postgres_cpu_seconds(postmaster: u32) -> f64 {
+fn postgres_cpu_seconds(postmaster: u32) -> Cpu {
     let mut total = cpu_seconds(postmaster, true);
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry
@@ -330,7 +371,7 @@ fn postgres_cpu_seconds(postmaster: u32) -> f64 {
             .and_then(|i| stat[i + 2..].split_whitespace().nth(1))
             .and_then(|p| p.parse::<u32>().ok());
         if ppid == Some(postmaster) {
-            total += cpu_seconds(pid, false);
+            total = total + cpu_seconds(pid, false);
         }
     }
     total
@@ -359,7 +400,7 @@ fn checkout_load() -> anyhow::Result<()> {
         "--quiet",
     ];
     let cpu = || {
-        let mut v: Vec<(&str, f64)> = stack
+        let mut v: Vec<(&str, Cpu)> = stack
             .pids()
             .into_iter()
             .map(|(name, pid)| (name, cpu_seconds(pid, false)))
@@ -388,7 +429,7 @@ fn checkout_load() -> anyhow::Result<()> {
     // shop-load's set-up (its catalog) and before its audit, which reads
     // back every order and reservation and is no checkout's cost.
     let load_pid = load.id();
-    let with_load = |mut v: Vec<(&'static str, f64)>| {
+    let with_load = |mut v: Vec<(&'static str, Cpu)>| {
         v.push(("shop-load", cpu_seconds(load_pid, false)));
         v
     };
@@ -436,28 +477,28 @@ fn checkout_load() -> anyhow::Result<()> {
     println!(
         "\nCPU seconds over {CPU_WINDOW_SECS} s of the load (from its 3rd second), and per checkout at {per_s:.0}/s:"
     );
-    let rows: Vec<(&str, f64)> = before
+    let rows: Vec<(&str, Cpu)> = before
         .iter()
         .zip(&after)
-        .map(|((name, b), (_, a))| (*name, a - b))
+        .map(|((name, b), (_, a))| (*name, *a - *b))
         .collect();
     if db.postmaster_pid().is_none() {
         println!("  (PostgreSQL is not local: DATABASE_URL is set, so its CPU is not measured)");
     }
-    let in_window = per_s * CPU_WINDOW_SECS as f64;
-    let mut all = 0.0;
-    for (name, secs) in rows {
-        all += secs;
+    let per_checkout = 1000.0 / (per_s * CPU_WINDOW_SECS as f64).max(1.0);
+    println!(
+        "  {:<10} {:>8}  {:>12}  {:>18}",
+        "", "seconds", "ms/checkout", "of which in kernel"
+    );
+    let all = rows.iter().fold(Cpu::default(), |sum, (_, c)| sum + *c);
+    for (name, secs) in rows.into_iter().chain([("all", all)]) {
         println!(
-            "  {name:<10} {secs:>6.2} s  {:>6.3} ms/checkout",
-            secs * 1000.0 / in_window.max(1.0)
+            "  {name:<10} {:>8.2}  {:>12.3}  {:>15.0} %",
+            secs.total(),
+            secs.total() * per_checkout,
+            100.0 * secs.kernel / secs.total().max(1e-9)
         );
     }
-    println!(
-        "  {:<10} {all:>6.2} s  {:>6.3} ms/checkout",
-        "all",
-        all * 1000.0 / in_window.max(1.0)
-    );
     anyhow::ensure!(r["audit"]["ok"] == true, "the audit found a violation");
 
     // The open model at half the saturation rate just measured: the

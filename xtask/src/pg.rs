@@ -277,8 +277,16 @@ impl DbServer {
     /// Runs one query as the admin user and returns its rows, one a line,
     /// fields separated by `|` (psql's unaligned, tuples-only output).
     pub fn query(&self, sql: &str) -> anyhow::Result<String> {
+        self.query_in(self.admin_url.path().trim_start_matches('/'), sql)
+    }
+
+    /// [`Self::query`] in another database of the server (statistics such
+    /// as `pg_stat_user_tables` are per database).
+    pub fn query_in(&self, database: &str, sql: &str) -> anyhow::Result<String> {
+        let mut url = self.admin_url.clone();
+        url.set_path(database);
         let out = Command::new(&self.psql)
-            .arg(self.admin_url.as_str())
+            .arg(url.as_str())
             .args([
                 "-v",
                 "ON_ERROR_STOP=1",

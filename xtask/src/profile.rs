@@ -49,6 +49,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     )?;
     db.psql("SELECT pg_stat_statements_reset()")?;
     let commits_before = commits(&db)?;
+    let tables_before = tables(&db)?;
     // Without the service credential the audit balances stock without
     // reading every order's reservation, so its reads stay out of the
     // counts (a few list pages in all).
@@ -59,6 +60,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .collect();
     let placed = crate::load::checkout_run(&exe, 16, seconds, &report, env)?;
     let commits_after = commits(&db)?;
+    let tables_after = tables(&db)?;
     anyhow::ensure!(placed > 0.0, "no checkout was placed");
 
     println!(
@@ -113,6 +115,26 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             shorten(&s.query, 100)
         );
     }
+    println!(
+        "\nper checkout, each table (database.table: sequential scans and the rows they read, \
+         index scans, rows written, of which HOT updates):"
+    );
+    for (table, after) in &tables_after {
+        let before = tables_before.get(table).copied().unwrap_or_default();
+        let d: Vec<f64> = after
+            .iter()
+            .zip(before)
+            .map(|(a, b)| (a - b) / placed)
+            .collect();
+        if d.iter().all(|v| *v < 0.005) {
+            continue;
+        }
+        println!(
+            "  {table:<28} seq {:>5.2} ({:>7.1} rows)  idx {:>5.2}  written {:>5.2} (HOT {:>5.2})",
+            d[0], d[1], d[2], d[3], d[4]
+        );
+    }
+
     let mut by_time = statements.clone();
     by_time.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
     println!("\nstatements by total time (database, ms per checkout, statement):");
@@ -181,6 +203,33 @@ fn commits(db: &DbServer) -> anyhow::Result<BTreeMap<String, f64>> {
             Some((name.to_owned(), n.trim().parse().ok()?))
         })
         .collect())
+}
+
+/// Per table of the service databases: sequential scans, rows they read,
+/// index scans, rows inserted, updated or deleted, and HOT updates, so far.
+fn tables(db: &DbServer) -> anyhow::Result<BTreeMap<String, [f64; 5]>> {
+    let mut all = BTreeMap::new();
+    for name in DATABASES {
+        // As in `commits`: a fresh snapshot of the statistics.
+        let rows = db.query_in(
+            name,
+            "SELECT pg_stat_clear_snapshot(); SELECT relname, seq_scan, seq_tup_read, \
+               coalesce(idx_scan, 0), n_tup_ins + n_tup_upd + n_tup_del, n_tup_hot_upd \
+             FROM pg_stat_user_tables",
+        )?;
+        for line in rows.lines() {
+            let f: Vec<&str> = line.split('|').collect();
+            let [table, counts @ ..] = f.as_slice() else {
+                continue;
+            };
+            let mut v = [0.0; 5];
+            for (slot, n) in v.iter_mut().zip(counts) {
+                *slot = n.trim().parse().unwrap_or(0.0);
+            }
+            all.insert(format!("{name}.{table}"), v);
+        }
+    }
+    Ok(all)
 }
 
 pub fn shorten(s: &str, most: usize) -> String {
