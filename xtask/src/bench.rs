@@ -15,8 +15,13 @@
 //! - `bench checkout`: shop-load's checkout scenario (16 closed-loop users
 //!   of add-to-cart + checkout, 15 s) beside `pgbench -N`, as a ratio, with
 //!   the CPU seconds every process spent (the services, PostgreSQL and
-//!   shop-load itself), read from /proc; then the open model at half the
-//!   rate it measured, for the latency of a busy but not saturated stack.
+//!   shop-load itself, each split into user and kernel time), read from
+//!   /proc; beside them the *checkout floor*: pgbench running one
+//!   checkout's own statements (`xtask/bench/checkout-floor.sql`) on the
+//!   same server, the most checkouts per second PostgreSQL can do here,
+//!   so the ratio to `pgbench -N` has a ceiling to be read against; then
+//!   the open model at half the rate it measured, for the latency of a
+//!   busy but not saturated stack.
 //! - `bench profile [--seconds=N]`: the statements and commits per
 //!   checkout in each service's database (`pg_stat_statements`); see
 //!   [`crate::profile`].
@@ -292,6 +297,62 @@ fn pgbench(db: &DbServer, bin: &std::path::Path, mode: &str) -> anyhow::Result<(
     Ok((format!("pgbench {} {pg_url}", args.join(" ")), tps))
 }
 
+/// The checkout floor: PostgreSQL alone running one add-to-cart +
+/// checkout's statements, from a pgbench script
+/// (`xtask/bench/checkout-floor.sql`), with pgbench's 16 clients and
+/// options. The three services' schemas go into one database, made by
+/// their own migration files in order, with a catalog of 20 products as
+/// shop-load's. Returns the command and its rate (checkouts per second).
+fn checkout_floor(db: &DbServer, bin: &std::path::Path) -> anyhow::Result<(String, f64)> {
+    let root = crate::workspace_root();
+    db.psql("CREATE DATABASE floor")?;
+    for service in ["product", "cart", "order"] {
+        let dir = root.join("services").join(service).join("migrations");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        files.sort();
+        for file in files {
+            db.psql_file_in("floor", &file)?;
+        }
+    }
+    // Ids 00000000-0000-0000-0000-000000000010 to ...29: the script names
+    // them from a random number, with no lookup.
+    db.query_in(
+        "floor",
+        "INSERT INTO products (id, name, category, price_amount, currency, stock) \
+         SELECT ('00000000-0000-0000-0000-0000000000' || n)::uuid, 'Product ' || n, 'floor', \
+           1999, 'EUR', 1000000000 FROM generate_series(10, 29) n",
+    )?;
+    db.query_in("floor", "VACUUM ANALYZE")?;
+    let mut url = reqwest::Url::parse(&db.admin_url())?;
+    url.set_path("floor");
+    let script = root.join("xtask/bench/checkout-floor.sql");
+    let args = ["-n", "-M", "prepared", "-c16", "-j1", "-T10"];
+    let out = output(
+        Command::new(bin.join("pgbench"))
+            .args(args)
+            .arg("-f")
+            .arg(&script)
+            .arg(url.as_str()),
+        "pgbench (checkout floor)",
+    )?;
+    anyhow::ensure!(
+        figure(&out, "number of failed transactions: ") == Some(0.0),
+        "the checkout floor script failed:\n{out}"
+    );
+    let tps = figure(&out, "tps = ").context("pgbench printed no tps")?;
+    Ok((
+        format!(
+            "pgbench {} -f xtask/bench/checkout-floor.sql {url}",
+            args.join(" ")
+        ),
+        tps,
+    ))
+}
+
 /// CPU seconds a process has used, in user space and in the kernel, from
 /// /proc/PID/stat; with `children`, also what its exited children used (a
 /// PostgreSQL server's backends come and go). The split says where a hop
@@ -385,6 +446,7 @@ fn checkout_load() -> anyhow::Result<()> {
     let stack = Stack::start_with(&db, stack::free_endpoints(), Logs::Files, Profile::Release)?;
 
     let (pgbench_cmd, tps) = pgbench(&db, &bin, "-N")?;
+    let (floor_cmd, floor) = checkout_floor(&db, &bin)?;
 
     let dir = crate::workspace_root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
@@ -473,7 +535,16 @@ fn checkout_load() -> anyhow::Result<()> {
         ms(&["steps", "checkout.place", "latency_ms", "p50"]),
         ms(&["steps", "checkout.place", "latency_ms", "p99"]),
     );
+    println!("{floor_cmd}\n  {floor:.0} checkouts/s (PostgreSQL alone, one checkout's statements)");
     println!("\ncheckouts/s / pgbench -N tps = {:.3}", per_s / tps);
+    println!(
+        "checkout floor / pgbench -N tps = {:.3} (the most the ratio above can be on this machine)",
+        floor / tps
+    );
+    println!(
+        "checkouts/s / checkout floor = {:.3} (the share of PostgreSQL's best the stack reaches)",
+        per_s / floor
+    );
     println!(
         "\nCPU seconds over {CPU_WINDOW_SECS} s of the load (from its 3rd second), and per checkout at {per_s:.0}/s:"
     );
@@ -584,6 +655,8 @@ fn all() -> anyhow::Result<()> {
     let mut reads_on = Vec::new();
     let mut reads_off = Vec::new();
     let mut checkouts = Vec::new();
+    let mut floor = Vec::new();
+    let mut of_floor = Vec::new();
     let mut p99_saturated = Vec::new();
     let mut p99_open = Vec::new();
     let mut rss = Vec::new();
@@ -599,7 +672,10 @@ fn all() -> anyhow::Result<()> {
         reads_off.push(figure(&out, "pgbench -S = ").context("no read ratio")?);
         println!("\n=== round {n} of {ROUNDS}: checkouts");
         let out = round(&["bench", "checkout"], &[])?;
-        checkouts.push(figure(&out, "pgbench -N tps = ").context("no checkout ratio")?);
+        checkouts
+            .push(figure(&out, "checkouts/s / pgbench -N tps = ").context("no checkout ratio")?);
+        floor.push(figure(&out, "checkout floor / pgbench -N tps = ").unwrap_or(f64::NAN));
+        of_floor.push(figure(&out, "checkouts/s / checkout floor = ").unwrap_or(f64::NAN));
         // The journey's summary lines, saturated first, then the open
         // model (shop-load's own table has "p99" in its header too).
         let mut p99s = out
@@ -613,6 +689,14 @@ fn all() -> anyhow::Result<()> {
     println!(
         "checkouts/s (16 closed-loop users) / pgbench -N tps     {:.3}",
         median(&mut checkouts)
+    );
+    println!(
+        "checkout floor (PostgreSQL alone) / pgbench -N tps     {:.3}",
+        median(&mut floor)
+    );
+    println!(
+        "checkouts/s / checkout floor                            {:.3}",
+        median(&mut of_floor)
     );
     println!(
         "add-to-cart + checkout p99, saturated (16 users)        {:.1} ms",

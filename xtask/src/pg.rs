@@ -274,6 +274,19 @@ impl DbServer {
             .map(|_| ())
     }
 
+    /// Runs an SQL file as the admin user in `database`, stopping at the
+    /// first error.
+    pub fn psql_file_in(&self, database: &str, file: &std::path::Path) -> anyhow::Result<()> {
+        let mut url = self.admin_url.clone();
+        url.set_path(database);
+        Command::new(&self.psql)
+            .arg(url.as_str())
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-f"])
+            .arg(file)
+            .output_checked("psql")
+            .map(|_| ())
+    }
+
     /// Runs one query as the admin user and returns its rows, one a line,
     /// fields separated by `|` (psql's unaligned, tuples-only output).
     pub fn query(&self, sql: &str) -> anyhow::Result<String> {
