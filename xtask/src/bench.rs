@@ -300,12 +300,22 @@ fn pgbench(db: &DbServer, bin: &std::path::Path, mode: &str) -> anyhow::Result<(
 /// The checkout floor: PostgreSQL alone running one add-to-cart +
 /// checkout's statements, from a pgbench script
 /// (`xtask/bench/checkout-floor.sql`), with pgbench's 16 clients and
-/// options. The three services' schemas go into one database, made by
-/// their own migration files in order, with a catalog of 20 products as
-/// shop-load's. Returns the command and its rate (checkouts per second).
+/// options. Returns the command and its rate (checkouts per second).
 fn checkout_floor(db: &DbServer, bin: &std::path::Path) -> anyhow::Result<(String, f64)> {
+    floor_database(db, "floor")?;
+    let args = ["-c16", "-j1", "-T10"];
+    let (cmd, out) = run_floor(db, bin, "floor", &args)?;
+    let tps = figure(&out, "tps = ").context("pgbench printed no tps")?;
+    Ok((cmd, tps))
+}
+
+/// Makes the database `name` for the checkout floor: the three services'
+/// schemas, made by their own migration files in order (their table and
+/// function names do not clash), and a catalog of 20 products as
+/// shop-load's.
+fn floor_database(db: &DbServer, name: &str) -> anyhow::Result<()> {
     let root = crate::workspace_root();
-    db.psql("CREATE DATABASE floor")?;
+    db.psql(&format!("CREATE DATABASE \"{name}\""))?;
     for service in ["product", "cart", "order"] {
         let dir = root.join("services").join(service).join("migrations");
         let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -315,24 +325,36 @@ fn checkout_floor(db: &DbServer, bin: &std::path::Path) -> anyhow::Result<(Strin
             .collect();
         files.sort();
         for file in files {
-            db.psql_file_in("floor", &file)?;
+            db.psql_file_in(name, &file)?;
         }
     }
     // Ids 00000000-0000-0000-0000-000000000010 to ...29: the script names
     // them from a random number, with no lookup.
     db.query_in(
-        "floor",
+        name,
         "INSERT INTO products (id, name, category, price_amount, currency, stock) \
          SELECT ('00000000-0000-0000-0000-0000000000' || n)::uuid, 'Product ' || n, 'floor', \
            1999, 'EUR', 1000000000 FROM generate_series(10, 29) n",
     )?;
-    db.query_in("floor", "VACUUM ANALYZE")?;
+    db.query_in(name, "VACUUM ANALYZE")?;
+    Ok(())
+}
+
+/// Runs the checkout floor's script on the database `name` with pgbench's
+/// `args` (clients, duration or count); fails if any checkout failed.
+/// Returns the command as run and pgbench's output.
+fn run_floor(
+    db: &DbServer,
+    bin: &std::path::Path,
+    name: &str,
+    args: &[&str],
+) -> anyhow::Result<(String, String)> {
     let mut url = reqwest::Url::parse(&db.admin_url())?;
-    url.set_path("floor");
-    let script = root.join("xtask/bench/checkout-floor.sql");
-    let args = ["-n", "-M", "prepared", "-c16", "-j1", "-T10"];
+    url.set_path(name);
+    let script = crate::workspace_root().join("xtask/bench/checkout-floor.sql");
     let out = output(
         Command::new(bin.join("pgbench"))
+            .args(["-n", "-M", "prepared"])
             .args(args)
             .arg("-f")
             .arg(&script)
@@ -343,14 +365,11 @@ fn checkout_floor(db: &DbServer, bin: &std::path::Path) -> anyhow::Result<(Strin
         figure(&out, "number of failed transactions: ") == Some(0.0),
         "the checkout floor script failed:\n{out}"
     );
-    let tps = figure(&out, "tps = ").context("pgbench printed no tps")?;
-    Ok((
-        format!(
-            "pgbench {} -f xtask/bench/checkout-floor.sql {url}",
-            args.join(" ")
-        ),
-        tps,
-    ))
+    let cmd = format!(
+        "pgbench -n -M prepared {} -f xtask/bench/checkout-floor.sql {url}",
+        args.join(" ")
+    );
+    Ok((cmd, out))
 }
 
 /// CPU seconds a process has used, in user space and in the kernel, from
@@ -740,4 +759,43 @@ fn max_idle_rss(out: &str) -> f64 {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The floor's script does a whole checkout each time, as the services
+    /// would: were a migration to change what a statement needs, the script
+    /// would fail here rather than measure something else.
+    #[test]
+    fn the_checkout_floor_places_whole_checkouts() {
+        let db = DbServer::from_env_or_start().unwrap();
+        let bin = crate::pg::find_bin_dir().unwrap();
+        let name = format!("floor_{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+        floor_database(&db, &name).unwrap();
+        let (_, out) = run_floor(&db, &bin, &name, &["-c4", "-j1", "-t5"]).unwrap();
+        assert!(
+            out.contains("number of transactions actually processed: 20/20"),
+            "{out}"
+        );
+        let found = db
+            .query_in(
+                &name,
+                "SELECT (SELECT count(*) FROM orders WHERE status = 'confirmed' \
+                   AND response_status = 201 AND response_body LIKE '{\"id\":\"' || id || '\"%'), \
+                 (SELECT count(*) FROM orders), \
+                 (SELECT count(*) FROM order_lines WHERE unit_price_amount = 1999), \
+                 (SELECT count(*) FROM reservations WHERE status = 'committed'), \
+                 (SELECT count(*) FROM cart_lines), \
+                 (SELECT sum(quantity) FROM order_lines) \
+                   = (SELECT 20 * 1000000000::int8 - sum(stock) FROM products)",
+            )
+            .unwrap();
+        let _ = db.psql(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"));
+        // 20 orders confirmed with their answers stored, each line priced,
+        // 20 sales, every cart emptied, and the stock down by exactly what
+        // the orders hold.
+        assert_eq!(found.trim(), "20|20|20|20|0|t");
+    }
 }
