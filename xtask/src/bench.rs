@@ -275,36 +275,55 @@ GET /v1/products/{{id}} (cached read, default log level), wrk -t1 -c64 -d8s, med
     Ok(())
 }
 
-/// Creates a pgbench database (scale 10) on `db` and runs `pgbench MODE
-/// -M prepared -c16 -j1 -T10` against it: PostgreSQL's own figure on the
-/// same server, the baseline of every ratio. Returns the command and tps.
-fn pgbench(db: &DbServer, bin: &std::path::Path, mode: &str) -> anyhow::Result<(String, f64)> {
-    db.psql("CREATE DATABASE pgbench")?;
-    let mut pg_url = reqwest::Url::parse(&db.admin_url())?;
-    pg_url.set_path("pgbench");
-    output(
-        Command::new(bin.join("pgbench")).args(["-i", "-s", "10", "-q", pg_url.as_str()]),
-        "pgbench -i",
-    )?;
-    let args = [mode, "-M", "prepared", "-c16", "-j1", "-T10"];
+/// How every pgbench load of `bench` runs: prepared statements, 16
+/// clients on one thread, 10 s. The baselines and the checkout floor share
+/// it, so their ratios compare like with like.
+const PGBENCH_LOAD: [&str; 5] = ["-M", "prepared", "-c16", "-j1", "-T10"];
+
+/// (Re)creates `name` on `db`: a database left by an earlier run on a
+/// server of one's own (`DATABASE_URL`) is dropped first.
+fn fresh_database(db: &DbServer, name: &str) -> anyhow::Result<()> {
+    db.psql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))?;
+    db.psql(&format!("CREATE DATABASE \"{name}\""))
+}
+
+/// Runs pgbench with `args` against `database` on `db`. Returns the
+/// command line (to print beside the figure) and pgbench's output.
+fn run_pgbench(
+    db: &DbServer,
+    bin: &std::path::Path,
+    database: &str,
+    args: &[&str],
+) -> anyhow::Result<(String, String)> {
+    let url = db.url_in(database);
     let out = output(
         Command::new(bin.join("pgbench"))
             .args(args)
-            .arg(pg_url.as_str()),
-        "pgbench",
+            .arg(url.as_str()),
+        &format!("pgbench {}", args.join(" ")),
     )?;
+    Ok((format!("pgbench {} {url}", args.join(" ")), out))
+}
+
+/// Creates a pgbench database (scale 10) on `db` and runs `pgbench MODE`
+/// with [`PGBENCH_LOAD`] against it: PostgreSQL's own figure on the same
+/// server, the baseline of every ratio. Returns the command and tps.
+fn pgbench(db: &DbServer, bin: &std::path::Path, mode: &str) -> anyhow::Result<(String, f64)> {
+    fresh_database(db, "pgbench")?;
+    run_pgbench(db, bin, "pgbench", &["-i", "-s", "10", "-q"])?;
+    let args: Vec<&str> = [mode].into_iter().chain(PGBENCH_LOAD).collect();
+    let (cmd, out) = run_pgbench(db, bin, "pgbench", &args)?;
     let tps = figure(&out, "tps = ").context("pgbench printed no tps")?;
-    Ok((format!("pgbench {} {pg_url}", args.join(" ")), tps))
+    Ok((cmd, tps))
 }
 
 /// The checkout floor: PostgreSQL alone running one add-to-cart +
 /// checkout's statements, from a pgbench script
-/// (`xtask/bench/checkout-floor.sql`), with pgbench's 16 clients and
-/// options. Returns the command and its rate (checkouts per second).
+/// (`xtask/bench/checkout-floor.sql`), with [`PGBENCH_LOAD`]. Returns the
+/// command and its rate (checkouts per second).
 fn checkout_floor(db: &DbServer, bin: &std::path::Path) -> anyhow::Result<(String, f64)> {
     floor_database(db, "floor")?;
-    let args = ["-c16", "-j1", "-T10"];
-    let (cmd, out) = run_floor(db, bin, "floor", &args)?;
+    let (cmd, out) = run_floor(db, bin, "floor", &PGBENCH_LOAD)?;
     let tps = figure(&out, "tps = ").context("pgbench printed no tps")?;
     Ok((cmd, tps))
 }
@@ -315,7 +334,7 @@ fn checkout_floor(db: &DbServer, bin: &std::path::Path) -> anyhow::Result<(Strin
 /// shop-load's.
 fn floor_database(db: &DbServer, name: &str) -> anyhow::Result<()> {
     let root = crate::workspace_root();
-    db.psql(&format!("CREATE DATABASE \"{name}\""))?;
+    fresh_database(db, name)?;
     for service in ["product", "cart", "order"] {
         let dir = root.join("services").join(service).join("migrations");
         let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -341,33 +360,25 @@ fn floor_database(db: &DbServer, name: &str) -> anyhow::Result<()> {
 }
 
 /// Runs the checkout floor's script on the database `name` with pgbench's
-/// `args` (clients, duration or count); fails if any checkout failed.
-/// Returns the command as run and pgbench's output.
+/// `args` (statement mode, clients, duration or count); fails if any
+/// checkout failed. Returns the command as run and pgbench's output.
 fn run_floor(
     db: &DbServer,
     bin: &std::path::Path,
     name: &str,
     args: &[&str],
 ) -> anyhow::Result<(String, String)> {
-    let mut url = reqwest::Url::parse(&db.admin_url())?;
-    url.set_path(name);
     let script = crate::workspace_root().join("xtask/bench/checkout-floor.sql");
-    let out = output(
-        Command::new(bin.join("pgbench"))
-            .args(["-n", "-M", "prepared"])
-            .args(args)
-            .arg("-f")
-            .arg(&script)
-            .arg(url.as_str()),
-        "pgbench (checkout floor)",
-    )?;
+    let script = script.to_str().context("the workspace path is not UTF-8")?;
+    let args: Vec<&str> = ["-n"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .chain(["-f", script])
+        .collect();
+    let (cmd, out) = run_pgbench(db, bin, name, &args)?;
     anyhow::ensure!(
         figure(&out, "number of failed transactions: ") == Some(0.0),
         "the checkout floor script failed:\n{out}"
-    );
-    let cmd = format!(
-        "pgbench -n -M prepared {} -f xtask/bench/checkout-floor.sql {url}",
-        args.join(" ")
     );
     Ok((cmd, out))
 }
@@ -774,7 +785,8 @@ mod tests {
         let bin = crate::pg::find_bin_dir().unwrap();
         let name = format!("floor_{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
         floor_database(&db, &name).unwrap();
-        let (_, out) = run_floor(&db, &bin, &name, &["-c4", "-j1", "-t5"]).unwrap();
+        let (_, out) =
+            run_floor(&db, &bin, &name, &["-M", "prepared", "-c4", "-j1", "-t5"]).unwrap();
         assert!(
             out.contains("number of transactions actually processed: 20/20"),
             "{out}"

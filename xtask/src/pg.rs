@@ -274,13 +274,18 @@ impl DbServer {
             .map(|_| ())
     }
 
+    /// The admin user's URL of `database` on this server.
+    pub fn url_in(&self, database: &str) -> reqwest::Url {
+        let mut url = self.admin_url.clone();
+        url.set_path(database);
+        url
+    }
+
     /// Runs an SQL file as the admin user in `database`, stopping at the
     /// first error.
     pub fn psql_file_in(&self, database: &str, file: &std::path::Path) -> anyhow::Result<()> {
-        let mut url = self.admin_url.clone();
-        url.set_path(database);
         Command::new(&self.psql)
-            .arg(url.as_str())
+            .arg(self.url_in(database).as_str())
             .args(["-v", "ON_ERROR_STOP=1", "-q", "-f"])
             .arg(file)
             .output_checked("psql")
@@ -296,10 +301,8 @@ impl DbServer {
     /// [`Self::query`] in another database of the server (statistics such
     /// as `pg_stat_user_tables` are per database).
     pub fn query_in(&self, database: &str, sql: &str) -> anyhow::Result<String> {
-        let mut url = self.admin_url.clone();
-        url.set_path(database);
         let out = Command::new(&self.psql)
-            .arg(url.as_str())
+            .arg(self.url_in(database).as_str())
             .args([
                 "-v",
                 "ON_ERROR_STOP=1",
