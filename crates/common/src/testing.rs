@@ -71,6 +71,46 @@ pub fn metric(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+/// Asserts that PostgreSQL refuses every statement of `statements` with a
+/// check violation of the constraint named beside it: the schema's own
+/// guards on what a column may hold (`CHECK` constraints, or domains'
+/// checks), tested by writing past the service's code straight into its
+/// database. Each statement runs in a transaction that is rolled back, so
+/// one that is wrongly accepted changes nothing the next one sees.
+///
+/// `#[sqlx::test]` names a test's database after the test's module path,
+/// not its crate: the services' schema tests have names of their own so
+/// that running together they do not ask for the same database.
+pub async fn assert_schema_refuses(db: &sqlx::PgPool, statements: &[(&str, &str)]) {
+    for (sql, constraint) in statements {
+        let mut tx = db.begin().await.expect("a transaction");
+        let result = sqlx::query(sqlx::AssertSqlSafe(*sql))
+            .execute(&mut *tx)
+            .await;
+        tx.rollback().await.expect("rolled back");
+        let err = match result {
+            Ok(done) => panic!(
+                "accepted ({} rows), expected a violation of {constraint}: {sql}",
+                done.rows_affected()
+            ),
+            Err(e) => e,
+        };
+        let db_err = err
+            .as_database_error()
+            .unwrap_or_else(|| panic!("{sql}: not a database error: {err}"));
+        assert_eq!(
+            db_err.code().as_deref(),
+            Some("23514"),
+            "{sql}: expected a check violation, got {db_err}"
+        );
+        assert_eq!(
+            db_err.constraint(),
+            Some(*constraint),
+            "{sql}: expected {constraint} to refuse it, got {db_err}"
+        );
+    }
+}
+
 /// A scratch database: its pool and a URL for processes to connect with.
 /// The database is dropped when the last clone of this value is.
 #[derive(Debug, Clone)]

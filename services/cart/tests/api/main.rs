@@ -3,3 +3,4 @@
 
 mod cart;
 mod helpers;
+mod schema;

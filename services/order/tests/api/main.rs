@@ -11,3 +11,4 @@ mod helpers;
 mod load;
 mod observability;
 mod recovery;
+mod schema;

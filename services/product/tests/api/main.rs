@@ -12,5 +12,6 @@ mod helpers;
 mod locking;
 mod plans;
 mod reservations;
+mod schema;
 mod shutdown;
 mod startup;
