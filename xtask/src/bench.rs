@@ -330,9 +330,9 @@ fn checkout_floor(db: &DbServer, bin: &std::path::Path) -> anyhow::Result<(Strin
 
 /// Makes the database `name` for the checkout floor: the three services'
 /// schemas, made by their own migration files in order, each in a schema
-/// named after its service (their table and function names do not clash,
-/// but some domain names do: each service has its own `money_amount`, say),
-/// and a catalog of 20 products as shop-load's. Every connection to the
+/// named after its service (as apart as their own databases would keep
+/// them: a name one service adds later may clash with another's), and a
+/// catalog of 20 products as shop-load's. Every connection to the
 /// database then finds all three through its `search_path`.
 fn floor_database(db: &DbServer, name: &str) -> anyhow::Result<()> {
     let root = crate::workspace_root();

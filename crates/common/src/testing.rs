@@ -73,10 +73,10 @@ pub fn metric(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 /// Asserts that PostgreSQL refuses every statement of `statements` with a
 /// check violation of the constraint named beside it: the schema's own
-/// guards on what a column may hold (`CHECK` constraints, or domains'
-/// checks), tested by writing past the service's code straight into its
-/// database. Each statement runs in a transaction that is rolled back, so
-/// one that is wrongly accepted changes nothing the next one sees.
+/// guards on what a column may hold (`CHECK` constraints), tested by
+/// writing past the service's code straight into its database. Each
+/// statement runs in a transaction that is rolled back, so one that is
+/// wrongly accepted changes nothing the next one sees.
 ///
 /// `#[sqlx::test]` names a test's database after the test's module path,
 /// not its crate: the services' schema tests have names of their own so

@@ -1,9 +1,9 @@
 //! The database's own guards, written past the service's code: whatever a
 //! bug in Rust lets through, PostgreSQL refuses a quantity out of 1 to 99,
-//! a negative price, a malformed currency, an empty owner. The checks live
-//! in domains (migration 0003), which PostgreSQL checks only for the
-//! columns a statement writes; these tests hold every one of them to its
-//! column, on the plain table and through `cart_set_quantity`.
+//! a negative price, a malformed currency, an empty owner. They are the
+//! tables' CHECK constraints (migration 0001); these tests hold every one
+//! of them to its column, on the plain table and through
+//! `cart_set_quantity`.
 
 use shop_common::testing::assert_schema_refuses;
 use sqlx::PgPool;
@@ -28,28 +28,37 @@ async fn the_cart_schema_refuses_what_the_rules_forbid(db: PgPool) {
     assert_schema_refuses(
         &db,
         &[
-            ("UPDATE cart_lines SET quantity = 0", "cart_quantity_check"),
+            (
+                "UPDATE cart_lines SET quantity = 0",
+                "cart_lines_quantity_check",
+            ),
             (
                 "UPDATE cart_lines SET quantity = 100",
-                "cart_quantity_check",
+                "cart_lines_quantity_check",
             ),
-            ("UPDATE cart_lines SET user_id = ''", "user_subject_check"),
+            (
+                "UPDATE cart_lines SET user_id = ''",
+                "cart_lines_user_id_check",
+            ),
             (
                 "UPDATE cart_lines SET user_id = repeat('u', 256)",
-                "user_subject_check",
+                "cart_lines_user_id_check",
             ),
             (
                 "UPDATE cart_lines SET unit_price_amount = -1",
-                "money_amount_check",
+                "cart_lines_unit_price_amount_check",
             ),
             (
                 "UPDATE cart_lines SET currency = 'EURO'",
-                "currency_code_check",
+                "cart_lines_currency_check",
             ),
-            (&set("ada", 100, 900, "EUR"), "cart_quantity_check"),
-            (&set("ada", 1, -900, "EUR"), "money_amount_check"),
-            (&set("bob", 1, 900, "eur"), "currency_code_check"),
-            (&set("", 1, 900, "EUR"), "user_subject_check"),
+            (&set("ada", 100, 900, "EUR"), "cart_lines_quantity_check"),
+            (
+                &set("ada", 1, -900, "EUR"),
+                "cart_lines_unit_price_amount_check",
+            ),
+            (&set("bob", 1, 900, "eur"), "cart_lines_currency_check"),
+            (&set("", 1, 900, "EUR"), "cart_lines_user_id_check"),
         ],
     )
     .await;

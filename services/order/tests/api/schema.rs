@@ -1,9 +1,8 @@
 //! The database's own guards, written past the service's code: whatever a
 //! bug in Rust lets through, PostgreSQL refuses an unknown order status, an
-//! empty or oversized owner or idempotency key, a line of no units. The
-//! checks live in domains (migration 0003), which PostgreSQL checks only
-//! for the columns a statement writes; these tests hold every one of them
-//! to its column.
+//! empty or oversized owner or idempotency key, a line of no units. They
+//! are the tables' CHECK constraints (migration 0001); these tests hold
+//! every one of them to its column.
 
 use shop_common::testing::assert_schema_refuses;
 use sqlx::PgPool;
@@ -22,21 +21,27 @@ async fn the_order_schema_refuses_what_the_rules_forbid(db: PgPool) {
     assert_schema_refuses(
         &db,
         &[
-            ("UPDATE orders SET status = 'shipped'", "order_status_check"),
-            ("UPDATE orders SET user_id = ''", "user_subject_check"),
+            (
+                "UPDATE orders SET status = 'shipped'",
+                "orders_status_check",
+            ),
+            ("UPDATE orders SET user_id = ''", "orders_user_id_check"),
             (
                 "UPDATE orders SET user_id = repeat('u', 256)",
-                "user_subject_check",
+                "orders_user_id_check",
             ),
             (
                 "UPDATE orders SET idempotency_key = ''",
-                "idempotency_key_text_check",
+                "orders_idempotency_key_check",
             ),
             (
                 "UPDATE orders SET idempotency_key = repeat('k', 256)",
-                "idempotency_key_text_check",
+                "orders_idempotency_key_check",
             ),
-            ("UPDATE order_lines SET quantity = 0", "line_quantity_check"),
+            (
+                "UPDATE order_lines SET quantity = 0",
+                "order_lines_quantity_check",
+            ),
         ],
     )
     .await;

@@ -1,8 +1,8 @@
 //! The database's own guards, written past the service's code: whatever a
 //! bug in Rust lets through, PostgreSQL refuses a negative stock, a bad
-//! price or currency, an unknown reservation status. The checks live in
-//! domains (migration 0004), which PostgreSQL checks only for the columns
-//! a statement writes; these tests hold every one of them to its column.
+//! price or currency, an unknown reservation status. They are the tables'
+//! CHECK constraints (migration 0001); these tests hold every one of them
+//! to its column.
 
 use shop_common::testing::assert_schema_refuses;
 use sqlx::PgPool;
@@ -31,32 +31,35 @@ async fn the_catalog_schema_refuses_what_the_rules_forbid(db: PgPool) {
         &[
             // The last line of defence against overselling, on every path
             // that writes stock: a plain update and the sale itself.
-            ("UPDATE products SET stock = -1", "stock_level_check"),
-            ("UPDATE products SET stock = stock - 6", "stock_level_check"),
-            ("UPDATE products SET name = ''", "product_name_check"),
+            ("UPDATE products SET stock = -1", "products_stock_check"),
+            (
+                "UPDATE products SET stock = stock - 6",
+                "products_stock_check",
+            ),
+            ("UPDATE products SET name = ''", "products_name_check"),
             (
                 "UPDATE products SET description = repeat('x', 2001)",
-                "product_description_check",
+                "products_description_check",
             ),
             (
                 "UPDATE products SET category = 'Kitchen'",
-                "category_slug_check",
+                "products_category_check",
             ),
             (
                 "UPDATE products SET price_amount = -1",
-                "money_amount_check",
+                "products_price_amount_check",
             ),
             (
                 "UPDATE products SET currency = 'eur'",
-                "currency_code_check",
+                "products_currency_check",
             ),
             (
                 "INSERT INTO reservations (id, status, expires_at) \
                  VALUES (gen_random_uuid(), 'lost', now())",
-                "reservation_status_check",
+                "reservations_status_check",
             ),
-            (&line(0, 900), "line_quantity_check"),
-            (&line(1, -900), "money_amount_check"),
+            (&line(0, 900), "reservation_lines_quantity_check"),
+            (&line(1, -900), "reservation_lines_unit_price_amount_check"),
         ],
     )
     .await;
