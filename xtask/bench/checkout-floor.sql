@@ -9,9 +9,8 @@
 -- machine with these statements; shop-load's rate divided by it is the
 -- share the services leave to PostgreSQL.
 --
--- The three services' schemas share one database here, a PostgreSQL schema
--- each, all three on the database's search_path (their table and function
--- names do not clash); the statements are the services' own text,
+-- The three services' schemas share one database here (their table and
+-- function names do not clash); the statements are the services' own text,
 -- with pgbench variables where the services bind values. Where a value the
 -- services hold in memory is needed by a later statement, `\gset` keeps it:
 -- the order's id (the services make it in Rust; here it is made in SQL, a

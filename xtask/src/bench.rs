@@ -329,24 +329,13 @@ fn checkout_floor(db: &DbServer, bin: &std::path::Path) -> anyhow::Result<(Strin
 }
 
 /// Makes the database `name` for the checkout floor: the three services'
-/// schemas, made by their own migration files in order, each in a schema
-/// named after its service (as apart as their own databases would keep
-/// them: a name one service adds later may clash with another's), and a
-/// catalog of 20 products as shop-load's. Every connection to the
-/// database then finds all three through its `search_path`.
+/// schemas, made by their own migration files in order (their table and
+/// function names do not clash), and a catalog of 20 products as
+/// shop-load's.
 fn floor_database(db: &DbServer, name: &str) -> anyhow::Result<()> {
     let root = crate::workspace_root();
     fresh_database(db, name)?;
-    let search_path = |schemas: &str| {
-        db.query_in(
-            name,
-            &format!("ALTER DATABASE \"{name}\" SET search_path = {schemas}"),
-        )
-    };
     for service in ["product", "cart", "order"] {
-        db.query_in(name, &format!("CREATE SCHEMA \"{service}\""))?;
-        // psql connects afresh for each file, and so starts in this schema.
-        search_path(&format!("\"{service}\""))?;
         let dir = root.join("services").join(service).join("migrations");
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .with_context(|| format!("reading {}", dir.display()))?
@@ -358,7 +347,6 @@ fn floor_database(db: &DbServer, name: &str) -> anyhow::Result<()> {
             db.psql_file_in(name, &file)?;
         }
     }
-    search_path("product, cart, \"order\", public")?;
     // Ids 00000000-0000-0000-0000-000000000010 to ...29: the script names
     // them from a random number, with no lookup.
     db.query_in(

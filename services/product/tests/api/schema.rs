@@ -29,8 +29,8 @@ async fn the_catalog_schema_refuses_what_the_rules_forbid(db: PgPool) {
     assert_schema_refuses(
         &db,
         &[
-            // The last line of defence against overselling, on every path
-            // that writes stock: a plain update and the sale itself.
+            // The last line of defence against overselling: a value set
+            // outright, and a decrement past zero as a sale writes it.
             ("UPDATE products SET stock = -1", "products_stock_check"),
             (
                 "UPDATE products SET stock = stock - 6",
